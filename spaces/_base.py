@@ -1,0 +1,142 @@
+"""Contracts shared by every search space: the space itself and the features its networks expose."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import optuna
+import torch
+from torch import nn
+
+ArchT = TypeVar("ArchT")
+
+
+@dataclass
+class Features:
+    """What one forward pass of a student or teacher exposes to the proxies.
+
+    ``stages`` holds the feature map at the end of each resolution stage, ``pre_pool`` the map
+    that global pooling reduces (after the last activation), ``embedding`` the pooled vector fed
+    to the classifier and ``logits`` the classifier's output.
+    """
+
+    stages: list[torch.Tensor]
+    pre_pool: torch.Tensor
+    embedding: torch.Tensor
+    logits: torch.Tensor
+
+
+class FeatureNetwork(nn.Module):
+    """A classifier whose ``forward`` returns logits and ``forward_features`` returns :class:`Features`.
+
+    Every network a space builds, and every teacher, derives from this class so that proxies can
+    reach the classifier layer (``self.classifier``) and the intermediate features the same way.
+    """
+
+    classifier: nn.Linear
+
+    @abc.abstractmethod
+    def forward_features(self, x: torch.Tensor) -> Features: ...
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x).logits
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Size of one network: parameters (count) and FLOPs for one input image (multiply-add = 2)."""
+
+    params: int
+    flops: int
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """Everything a space knows about one architecture, for display and for trial attributes."""
+
+    index: int | None
+    arch: str
+    unique: str | None
+    connected: bool
+    cost: Mapping[str, Cost] = field(default_factory=dict)
+
+
+class SearchSpace(abc.ABC, Generic[ArchT]):
+    """A space of architectures with an Optuna search space and a network builder.
+
+    Implementations convert between their native architecture value (``ArchT``), its canonical
+    string, Optuna parameters and (where the space is finite) an index.
+    """
+
+    name: str
+    #: Classifier widths of the datasets this space has ground truth for.
+    num_classes: Mapping[str, int]
+
+    @abc.abstractmethod
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        """The Optuna distributions of one architecture, keyed by parameter name."""
+
+    @abc.abstractmethod
+    def from_params(self, params: Mapping[str, Any]) -> ArchT:
+        """The architecture that a trial's parameters describe."""
+
+    @abc.abstractmethod
+    def to_params(self, arch: ArchT) -> dict[str, Any]:
+        """The Optuna parameters of an architecture (inverse of :meth:`from_params`)."""
+
+    @abc.abstractmethod
+    def parse(self, text: str) -> ArchT:
+        """An architecture from user text (an index or a canonical string); ValueError if malformed."""
+
+    @abc.abstractmethod
+    def to_str(self, arch: ArchT) -> str:
+        """The canonical string of an architecture."""
+
+    @abc.abstractmethod
+    def build(self, arch: ArchT, num_classes: int) -> FeatureNetwork:
+        """A freshly initialised network (PyTorch's default initialisation)."""
+
+    @abc.abstractmethod
+    def cost(self, arch: ArchT, num_classes: int) -> Cost:
+        """Parameter count and FLOPs of the network for a 32x32 (or the space's) input."""
+
+    def __len__(self) -> int:
+        raise TypeError(f"space {self.name!r} is not finite")
+
+    def index(self, arch: ArchT) -> int:
+        """Position of ``arch`` in the space's canonical enumeration."""
+        raise TypeError(f"space {self.name!r} has no index")
+
+    def arch_at(self, index: int) -> ArchT:
+        raise TypeError(f"space {self.name!r} has no index")
+
+    def __iter__(self) -> Iterator[ArchT]:
+        return (self.arch_at(i) for i in range(len(self)))
+
+    def unique(self, arch: ArchT) -> str | None:
+        """A key shared by all architectures that compute the same function (None if unknown)."""
+        return None
+
+    def is_connected(self, arch: ArchT) -> bool:
+        """Whether the input reaches the output (a disconnected network outputs a constant)."""
+        return True
+
+    def input_size(self) -> Sequence[int]:
+        """Shape of one input image, channels first."""
+        return (3, 32, 32)
+
+    def info(self, arch: ArchT) -> ArchInfo:
+        try:
+            index: int | None = self.index(arch)
+        except TypeError:
+            index = None
+        return ArchInfo(
+            index=index,
+            arch=self.to_str(arch),
+            unique=self.unique(arch),
+            connected=self.is_connected(arch),
+            cost={dataset: self.cost(arch, k) for dataset, k in self.num_classes.items()},
+        )

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_ROOT = Path(os.environ.get("BENCH_DATA_ROOT") or REPO.parent / "shared" / "data")
+NB201_CSV = DATA_ROOT / "nb201" / "nats_bench_test_acc.csv"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not (DATA_ROOT / "cifar10").is_dir():
+        raise pytest.UsageError(f"the tests read real data from {DATA_ROOT}; set BENCH_DATA_ROOT to the shared data")
+    os.environ.setdefault("BENCH_DATA_ROOT", str(DATA_ROOT))
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    return DATA_ROOT
+
+
+@pytest.fixture(scope="session")
+def nb201():
+    from spaces import get_space
+
+    return get_space("nb201")
