@@ -1,0 +1,24 @@
+"""Training-free proxies: one registry, one module per family.
+
+Adding a proxy is one module with a :class:`Proxy` subclass decorated by :func:`register_proxy`,
+and one import line below.
+"""
+
+# Importing a family's module registers its proxies.
+from . import cost  # noqa: F401
+from ._base import Proxy, ProxyError, ProxyInputs
+from ._init import INITS, initialise
+from ._registry import PROXIES, get_proxy, list_proxies, parse_proxy_list, register_proxy
+
+__all__ = [
+    "INITS",
+    "PROXIES",
+    "Proxy",
+    "ProxyError",
+    "ProxyInputs",
+    "get_proxy",
+    "initialise",
+    "list_proxies",
+    "parse_proxy_list",
+    "register_proxy",
+]

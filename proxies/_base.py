@@ -1,0 +1,61 @@
+"""The proxy contract: a training-free score of a student network, where higher means a better student."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from spaces import FeatureNetwork
+
+
+@dataclass(frozen=True)
+class ProxyInputs:
+    """Everything a proxy may read besides the student.
+
+    ``teacher_state`` is what the proxy's own :meth:`Proxy.prepare_teacher` returned for this batch:
+    the scorer computes it once and hands it to every student.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    seed: int
+    teacher: FeatureNetwork | None = None
+    teacher_state: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+
+class ProxyError(RuntimeError):
+    """A proxy could not score a student; the reason is recorded and the run goes on."""
+
+
+class Proxy(abc.ABC):
+    """A training-free score of a student (alone or against a teacher); higher is better.
+
+    Subclasses declare what they need with the class flags below, so the scorer can prepare a batch,
+    a teacher or gradients only when some proxy asks for them. :meth:`score` must be deterministic
+    for a fixed student (the scorer seeds the student's initialisation) and must raise
+    :class:`ProxyError` rather than return NaN when it cannot score.
+    """
+
+    name: ClassVar[str] = ""
+    needs_data: ClassVar[bool] = True
+    needs_labels: ClassVar[bool] = False
+    needs_teacher: ClassVar[bool] = False
+    #: A one-line description for ``bench proxies`` and tables, with the paper it comes from.
+    description: ClassVar[str] = ""
+
+    def prepare_teacher(self, teacher: FeatureNetwork, inputs: ProxyInputs) -> Any:
+        """Teacher-side work shared by every student of a batch (e.g. teacher features)."""
+        return None
+
+    @abc.abstractmethod
+    def score(self, student: FeatureNetwork, inputs: ProxyInputs) -> float:
+        """The student's score on ``inputs``; higher means a better student."""
