@@ -1,6 +1,10 @@
 """The ``bench`` command line. Each module adds its commands to :data:`app`."""
 
-from . import _info  # noqa: F401  (registers commands)
+from . import (
+    _info,  # noqa: F401  (registers commands)
+    _score,  # noqa: F401
+    _search,  # noqa: F401  (registers commands)
+)
 from ._app import app, run
 
 __all__ = ["app", "run"]

@@ -1,0 +1,291 @@
+"""``bench run``, ``bench sweep``, ``bench worker`` and ``bench samplers``: searching with proxies."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import optuna
+import pandas as pd
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..search import (
+    DEFAULT_CACHE,
+    DEFAULT_N_TRIALS,
+    SAMPLERS,
+    Counts,
+    RunConfig,
+    Worker,
+    aggregate,
+    grid,
+    join_worker,
+    out_dir_for,
+    parse_objectives,
+    parse_samplers,
+    parse_seeds,
+    run_sweep,
+    sampler_spec,
+    start_worker,
+)
+from ._app import DataRootOption, command, console
+
+# --- shared options --------------------------------------------------------------------------------------
+
+SpaceOption = Annotated[str, typer.Option(help="Search space.")]
+DatasetOption = Annotated[str, typer.Option(help="Dataset (sets the classifier head and the ground truth).")]
+NTrialsOption = Annotated[int, typer.Option("--n-trials", help="Trials the study runs, across all its workers.")]
+ObjectivesOption = Annotated[
+    str | None,
+    typer.Option(help="score, score,params or score,flops (default: score,params for nsga2, score otherwise)."),
+]
+MaxParamsOption = Annotated[
+    float | None, typer.Option("--max-params", help="Constraint: at most this many parameters.")
+]
+MaxFlopsOption = Annotated[float | None, typer.Option("--max-flops", help="Constraint: at most this many FLOPs.")]
+TeacherOption = Annotated[
+    str | None, typer.Option(help="Teacher of teacher-aware proxies (default: the space's, resnet56 for nb201).")
+]
+TeacherWeightsOption = Annotated[
+    str | None, typer.Option("--teacher-weights", help="State-dict file of a trained teacher.")
+]
+BatchSizeOption = Annotated[int, typer.Option("--batch-size", help="Images in the proxies' batch.")]
+ScoreSeedOption = Annotated[
+    int, typer.Option("--score-seed", help="Seed of the scores (batch, initialisation); kept apart from --seed.")
+]
+InitOption = Annotated[str, typer.Option(help="Initialisation of the random networks (default or diswot).")]
+CacheOption = Annotated[str, typer.Option(help="Score cache database URL (shared by all runs and workers).")]
+StorageOption = Annotated[
+    str | None,
+    typer.Option(help="Optuna storage: a journal file path, sqlite:///PATH, postgresql://... or memory "
+                 "(default: a journal file in the run folder)."),
+]  # fmt: skip
+DeviceOption = Annotated[str, typer.Option(help="auto (a GPU where there is one), cpu, cuda, cuda:1, ...")]
+PopulationOption = Annotated[
+    int | None, typer.Option("--population", help="Population size of nsga2 and re (default 20).")
+]
+SampleSizeOption = Annotated[int | None, typer.Option("--sample-size", help="Tournament size of re (default 5).")]
+
+
+def _quiet_optuna() -> None:
+    # The run shows its own progress; Optuna's per-trial log lines and experimental notes would drown it.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _progress(worker: Worker, enabled: bool) -> Iterator[Any]:
+    """A progress bar over the study's budget, advanced by every counted trial (of any worker)."""
+    columns = (
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+    )  # fmt: skip
+    with Progress(*columns, console=console, disable=not enabled, transient=False) as progress:
+        task = progress.add_task(worker.config.study_name, total=worker.config.n_trials, status="")
+        progress.update(task, completed=worker.counts().counted)
+        best: list[float] = []
+
+        def on_trial(trial: optuna.trial.FrozenTrial, counts: Counts) -> None:
+            score = trial.user_attrs.get("score")
+            if score is not None and trial.state == optuna.trial.TrialState.COMPLETE:
+                best[:] = [max(best[0], score)] if best else [score]
+            status = f"best score {best[0]:.4g}" if best else ""
+            progress.update(task, completed=min(counts.counted, worker.config.n_trials), status=status)
+
+        yield on_trial
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return "-"
+    return format(value, spec)
+
+
+def _result_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(
+        "trial", "arch", "index", "score", "params", "MFLOPs", "val acc", "test acc", "top % (test)", title=title
+    )
+    for r in rows:
+        flops = r.get("flops")
+        table.add_row(
+            _fmt(r.get("number")), _fmt(r.get("arch")), _fmt(r.get("index")), _fmt(r.get("score"), ".5g"),
+            _fmt(r.get("params"), ","), _fmt(flops / 1e6 if flops is not None else None, ",.1f"),
+            _fmt(r.get("val_acc"), ".2f"), _fmt(r.get("test_acc"), ".2f"), _fmt(r.get("top_percent_test_acc"), ".2f"),
+        )  # fmt: skip
+    return table
+
+
+def _print_summary(worker: Worker, frame: pd.DataFrame, result: Any, out_dir: Path, seconds: float) -> None:
+    if isinstance(result, pd.DataFrame):
+        rows = result.head(10).to_dict("records")
+        more = f" (first 10 of {len(result)})" if len(result) > 10 else ""
+        console.print(_result_table(f"Pareto front: {' vs '.join(worker.config.objectives)}{more}", rows))
+    elif result is not None:
+        console.print(_result_table("Best architecture by proxy score", [result]))
+    else:
+        console.print("[yellow]no feasible trial completed[/]")
+    states = frame["state"].value_counts().to_dict()
+    cached = int(frame["cached"].fillna(False).astype(bool).sum())
+    scored = int(frame["state"].isin(["COMPLETE", "PRUNED"]).sum())
+    gt = worker.ground_truth
+    space_best = gt.best("test_acc")
+    note = f"; the space's best test accuracy is {space_best:.2f}" if space_best is not None else ""
+    console.print(
+        f"{len(frame)} trials ({', '.join(f'{n} {s.lower()}' for s, n in states.items())}); "
+        f"{scored - cached} scores computed, {cached} from the cache; {seconds:.1f} s{note}"
+    )
+    written = ", ".join(p.name for p in sorted(out_dir.glob("*")) if p.suffix in (".csv", ".json"))
+    console.print(f"written to {out_dir}: {written}")
+
+
+@command(name="run")
+def run_command(
+    space: SpaceOption = "nb201",
+    proxy: Annotated[str, typer.Option(help="Proxy whose score is searched (see bench proxies).")] = "diswot",
+    sampler: Annotated[str, typer.Option(help="Optuna sampler (see bench samplers).")] = "nsga2",
+    dataset: DatasetOption = "cifar10",
+    n_trials: NTrialsOption = DEFAULT_N_TRIALS,
+    seed: Annotated[int, typer.Option(help="Seed of the sampler.")] = 0,
+    teacher: TeacherOption = None,
+    objectives: ObjectivesOption = None,
+    max_params: MaxParamsOption = None,
+    max_flops: MaxFlopsOption = None,
+    storage: StorageOption = None,
+    study_name: Annotated[str | None, typer.Option("--study-name", help="Default: from the run's settings.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default: results/<study name>).")] = None,
+    population: PopulationOption = None,
+    sample_size: SampleSizeOption = None,
+    teacher_weights: TeacherWeightsOption = None,
+    batch_size: BatchSizeOption = 64,
+    score_seed: ScoreSeedOption = 0,
+    init: InitOption = "default",
+    cache: CacheOption = DEFAULT_CACHE,
+    device: DeviceOption = "auto",
+    data_root: DataRootOption = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Search a space with a proxy and a sampler: one Optuna study, resumed where it stopped."""
+    _quiet_optuna()
+    config = RunConfig(
+        space=space, proxy=proxy, sampler=sampler, dataset=dataset, n_trials=n_trials, seed=seed,
+        objectives=parse_objectives(objectives), max_params=max_params, max_flops=max_flops, teacher=teacher,
+        teacher_weights=teacher_weights, batch_size=batch_size, score_seed=score_seed, init=init,
+        population_size=population, sample_size=sample_size, cache=cache, study_name=study_name or "",
+    ).resolved()  # fmt: skip
+    out_dir = out_dir_for(config, out)
+    start = time.perf_counter()
+    worker = start_worker(
+        config, storage=storage, out_dir=out_dir, device=device, data_root=str(data_root) if data_root else None
+    )
+    console.print(
+        f"study [bold]{config.study_name}[/] in {worker.opened.display}: {config.proxy} on {config.space}/"
+        f"{config.dataset} by {config.sampler} ({', '.join(config.objectives)}), {config.n_trials} trials, "
+        f"device {worker.device}" + (f", teacher {config.teacher}" if config.teacher else "")
+    )
+    with _progress(worker, progress) as on_trial:
+        result = worker.run(on_trial)
+    frame, best = worker.write(out_dir, result)
+    _print_summary(worker, frame, best, out_dir, time.perf_counter() - start)
+
+
+@command(name="worker")
+def worker_command(
+    study_name: Annotated[str, typer.Option("--study-name", help="The study to join (created by bench run).")],
+    storage: Annotated[str, typer.Option(help="The study's shared storage: a journal file or a database URL.")],
+    device: DeviceOption = "auto",
+    cache: Annotated[str | None, typer.Option(help="Score cache URL (default: the study's).")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the study to be created.")] = 60.0,
+    data_root: DataRootOption = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Join a study through its shared storage and run its trials until the study's budget is spent."""
+    _quiet_optuna()
+    worker = join_worker(
+        study_name, storage=storage, device=device, data_root=str(data_root) if data_root else None,
+        cache=cache, wait=wait,
+    )  # fmt: skip
+    with _progress(worker, progress) as on_trial:
+        result = worker.run(on_trial)
+    counts = worker.counts()
+    console.print(
+        f"worker done: ran {len(result.trials)} trials of {study_name} "
+        f"({counts.counted}/{worker.config.n_trials} counted in the study); sampler seed {worker.sampler_seed}"
+    )
+
+
+@command(name="sweep")
+def sweep_command(
+    samplers: Annotated[str, typer.Option(help="Comma-separated samplers.")] = "nsga2,tpe,random,re",
+    proxies: Annotated[str, typer.Option(help="Comma-separated proxies (wildcards allowed).")] = "params",
+    seeds: Annotated[str, typer.Option(help="Sampler seeds: 0-9, 0,1,2 or a mix.")] = "0",
+    n_trials: NTrialsOption = DEFAULT_N_TRIALS,
+    space: SpaceOption = "nb201",
+    dataset: DatasetOption = "cifar10",
+    objectives: ObjectivesOption = None,
+    max_params: MaxParamsOption = None,
+    max_flops: MaxFlopsOption = None,
+    teacher: TeacherOption = None,
+    teacher_weights: TeacherWeightsOption = None,
+    population: PopulationOption = None,
+    sample_size: SampleSizeOption = None,
+    batch_size: BatchSizeOption = 64,
+    score_seed: ScoreSeedOption = 0,
+    init: InitOption = "default",
+    cache: CacheOption = DEFAULT_CACHE,
+    storage: Annotated[
+        str | None, typer.Option(help="One storage for every cell's study (default: a journal file per cell).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Sweep folder (default: results/sweep-<space>-<dataset>).")] = None,
+    jobs: Annotated[int, typer.Option(help="Cells run in parallel processes.")] = 1,
+    device: DeviceOption = "auto",
+    data_root: DataRootOption = None,
+) -> None:
+    """Run a comparison grid: one study per (sampler, proxy, seed) cell, and one combined trials table."""
+    from proxies import parse_proxy_list
+
+    _quiet_optuna()
+    base = RunConfig(
+        space=space, dataset=dataset, n_trials=n_trials, objectives=parse_objectives(objectives),
+        max_params=max_params, max_flops=max_flops, teacher=teacher, teacher_weights=teacher_weights,
+        batch_size=batch_size, score_seed=score_seed, init=init, population_size=population,
+        sample_size=sample_size, cache=cache,
+    )  # fmt: skip
+    out_dir = out or Path("results") / f"sweep-{space}-{dataset}"
+    cells = grid(base, parse_samplers(samplers), parse_proxy_list(proxies), parse_seeds(seeds), out_dir)
+    console.print(f"sweep of {len(cells)} studies into {out_dir} ({jobs} at a time)")
+    start = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("cells", total=len(cells))
+        _, summary = run_sweep(
+            cells, out=out_dir, storage=storage, jobs=jobs, device=device,
+            data_root=str(data_root) if data_root else None, on_cell=lambda _: bar.advance(task),
+        )  # fmt: skip
+    table = aggregate(summary)
+    shown = Table(*table.columns, title="Architecture picked by the proxy: ground truth over seeds")
+    for row in table.itertuples(index=False):
+        shown.add_row(*(_fmt(v, ".2f") if isinstance(v, float) else str(v) for v in row))
+    console.print(shown)
+    console.print(
+        f"{len(cells)} studies in {time.perf_counter() - start:.1f} s; written to {out_dir}: trials.csv, cells.csv"
+    )
+
+
+@command(name="samplers")
+def samplers_command(pattern: Annotated[str, typer.Argument(help="Wildcard filter.")] = "*") -> None:
+    """List the registered samplers and what they support."""
+    table = Table("sampler", "multi-objective", "constraints", "description")
+    for name in SAMPLERS.names(pattern):
+        spec = sampler_spec(name)
+        table.add_row(
+            name, "yes" if spec.multi_objective else "no", "yes" if spec.constraints else "no", spec.description
+        )
+    console.print(table)

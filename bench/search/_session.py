@@ -1,0 +1,207 @@
+"""One worker's part in a study: open the storage, create or join the study, run trials, write the run folder."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from ..scoring import ScoreCache, Scorer
+from ._config import RunConfig
+from ._objective import HAS_SET_CONSTRAINT, GroundTruthLookup, Objective, constraint_values
+from ._outputs import device_info, write_outputs
+from ._runner import Counts, LoopResult, enqueue_retry, run_trials, worker_id
+from ._samplers import SamplerOptions, make_sampler
+from ._storage import OpenedStorage, default_storage, open_storage
+
+CONFIG_ATTR = "bench_config"
+RESULTS = Path("results")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` where a GPU is visible, else ``cpu``."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def worker_seed(seed: int, worker: str) -> int:
+    """A sampler seed for an extra worker: its own, so that parallel workers do not propose alike."""
+    return int.from_bytes(hashlib.sha256(f"{seed}|{worker}".encode()).digest()[:4], "little") % (2**31)
+
+
+def build_sampler(config: RunConfig, seed: int) -> optuna.samplers.BaseSampler:
+    from spaces import get_space
+
+    uses_function = bool(config.constraints()) and not HAS_SET_CONSTRAINT
+    options = SamplerOptions(
+        population_size=config.population_size,
+        sample_size=config.sample_size,
+        constraints_func=constraint_values if uses_function else None,
+    )
+    return make_sampler(config.sampler, seed=seed, space=get_space(config.space), options=options)
+
+
+def create_or_load_study(
+    config: RunConfig, opened: OpenedStorage, sampler: optuna.samplers.BaseSampler
+) -> optuna.Study:
+    """The study ``config.study_name``, created with ``config`` or checked against the config it was made with."""
+    study = optuna.create_study(
+        storage=opened.storage,
+        sampler=sampler,
+        study_name=config.study_name,
+        directions=config.directions(),
+        load_if_exists=True,
+    )
+    stored = study.user_attrs.get(CONFIG_ATTR)
+    if stored is None:
+        study.set_user_attr(CONFIG_ATTR, config.to_dict())
+        return study
+    before = RunConfig.from_dict(stored)
+    diffs = before.differences(config)
+    if diffs:
+        name = diffs[0]
+        raise ValueError(
+            f"study {config.study_name!r} in {opened.display} was created with {name}={getattr(before, name)!r}, "
+            f"not {getattr(config, name)!r}; pick another --study-name or --storage"
+        )
+    if before.n_trials != config.n_trials:
+        study.set_user_attr(CONFIG_ATTR, config.to_dict())  # the budget is the latest run's
+    return study
+
+
+def load_study_config(study_name: str, opened: OpenedStorage, *, wait: float = 0.0) -> RunConfig:
+    """The config a study was created with, waiting up to ``wait`` seconds for it to appear."""
+    deadline = time.monotonic() + wait
+    while True:
+        names = optuna.get_all_study_names(opened.storage)
+        if study_name in names:
+            study = optuna.load_study(study_name=study_name, storage=opened.storage)
+            stored = study.user_attrs.get(CONFIG_ATTR)
+            if stored is not None:
+                return RunConfig.from_dict(stored)
+            raise ValueError(f"study {study_name!r} in {opened.display} was not created by bench run")
+        if time.monotonic() >= deadline:
+            known = ", ".join(sorted(names)) or "none"
+            raise ValueError(
+                f"no study {study_name!r} in {opened.display} (studies there: {known}); "
+                "start it with bench run --storage ... --study-name ..."
+            )
+        time.sleep(1.0)
+
+
+@dataclass
+class Worker:
+    """Everything one process needs to run trials of a study."""
+
+    config: RunConfig
+    opened: OpenedStorage
+    study: optuna.Study
+    objective: Objective
+    ground_truth: GroundTruthLookup
+    device: str
+    sampler_seed: int
+    started: datetime = field(default_factory=datetime.now)
+
+    def run(self, on_trial: Callable[[FrozenTrial, Counts], None] | None = None) -> LoopResult:
+        return run_trials(
+            self.study, self.objective, n_trials=self.config.n_trials, opened=self.opened, on_trial=on_trial
+        )
+
+    def counts(self) -> Counts:
+        return Counts.of(self.study.get_trials(deepcopy=False))
+
+    def manifest(self, result: LoopResult, finished: datetime) -> dict[str, Any]:
+        counts = self.counts()
+        return {
+            "study": self.study.study_name,
+            "storage": self.opened.display,
+            "config": self.config.to_dict(),
+            "seeds": {"sampler": self.sampler_seed, "score": self.config.score_seed},
+            "directions": self.config.directions(),
+            "ground_truth": self.ground_truth.sources,
+            "device": device_info(self.device),
+            "worker": worker_id(),
+            "started": self.started.isoformat(timespec="seconds"),
+            "finished": finished.isoformat(timespec="seconds"),
+            "wall_seconds": (finished - self.started).total_seconds(),
+            "trials": {"counted": counts.counted, "failed": counts.failed, "this_worker": len(result.trials)},
+            "seconds": {
+                "objective": result.objective_seconds,
+                "sampler_and_storage": result.overhead_seconds,
+                "waiting_for_other_workers": result.waited_seconds,
+            },
+        }
+
+    def write(self, out_dir: Path, result: LoopResult) -> tuple[Any, Any]:
+        manifest = self.manifest(result, datetime.now())
+        return write_outputs(out_dir, self.study, self.config, self.ground_truth, manifest)
+
+
+def out_dir_for(config: RunConfig, out: Path | None) -> Path:
+    return out if out is not None else RESULTS / config.study_name
+
+
+def start_worker(
+    config: RunConfig,
+    *,
+    storage: str | None,
+    out_dir: Path,
+    device: str = "auto",
+    data_root: str | None = None,
+    sampler_seed: int | None = None,
+    scorers: dict[Any, Scorer] | None = None,
+    opened: OpenedStorage | None = None,
+) -> Worker:
+    """Open the storage and the study (creating it with ``config`` if new) and prepare the objective.
+
+    ``scorers`` shares scorers (their batch and teacher) between studies of one process, e.g. a sweep.
+    """
+    opened = opened or open_storage(storage or default_storage(out_dir), on_stale=enqueue_retry)
+    device = resolve_device(device)
+    seed = config.seed if sampler_seed is None else sampler_seed
+    study = create_or_load_study(config, opened, build_sampler(config, seed))
+    scoring = config.scoring(device=device, data_root=data_root)
+    key = (scoring, config.proxy, config.cache)
+    scorer = (scorers or {}).get(key)
+    if scorer is None:
+        scorer = Scorer(scoring, [config.proxy], cache=ScoreCache(config.cache))
+        if scorers is not None:
+            scorers[key] = scorer
+    ground_truth = GroundTruthLookup.load(config.space, config.dataset, data_root)
+    objective = Objective(config, scorer, ground_truth)
+    return Worker(config, opened, study, objective, ground_truth, device, seed)
+
+
+def join_worker(
+    study_name: str,
+    *,
+    storage: str,
+    device: str = "auto",
+    data_root: str | None = None,
+    cache: str | None = None,
+    wait: float = 0.0,
+) -> Worker:
+    """A worker for an existing study, with the config it was created with (and its own sampler seed)."""
+    opened = open_storage(storage, on_stale=enqueue_retry)
+    config = load_study_config(study_name, opened, wait=wait)
+    if cache:
+        config = RunConfig.from_dict({**config.to_dict(), "cache": cache})
+    return start_worker(
+        config,
+        storage=storage,
+        out_dir=Path("."),
+        device=device,
+        data_root=data_root,
+        sampler_seed=worker_seed(config.seed, worker_id()),
+        opened=opened,
+    )

@@ -1,0 +1,175 @@
+"""Where studies live: Optuna's own storages, and a lock that makes the trial budget exact across workers.
+
+``--storage`` accepts a file path (a journal file: ``optuna.storages.JournalStorage`` on one machine),
+an RDB URL (``sqlite:///...`` on one machine, ``postgresql://...`` across machines; Optuna's heartbeat
+fails the trials of a worker that died) or ``memory`` (in-process, nothing kept).
+
+A worker decides whether to start another trial while holding the study's *budget lock*: a
+``flock`` on a file beside a journal or SQLite file, a PostgreSQL advisory lock for PostgreSQL.
+Counting the finished and running trials and creating the next one happen under that lock, so
+several workers never start more trials than the budget leaves.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import fcntl
+import hashlib
+import inspect
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats (RDB storages)
+GRACE_PERIOD = 60  # seconds without a heartbeat after which a running trial is failed and retried
+MEMORY = "memory"
+
+StaleCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+
+
+@dataclass
+class OpenedStorage:
+    """An Optuna storage with its budget lock and a printable description (no password)."""
+
+    storage: optuna.storages.BaseStorage
+    lock: BudgetLock
+    kind: str  # "journal", "sqlite", "postgresql", "memory"
+    display: str
+
+
+class BudgetLock(abc.ABC):
+    """A lock shared by every worker of one storage (see the module docstring)."""
+
+    @abc.abstractmethod
+    def hold(self, study_name: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the lock of ``study_name`` for the duration of a ``with`` block."""
+
+
+class FileLock(BudgetLock):
+    """``flock`` on ``path``: exclusive among processes of one machine, dropped when a process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self, study_name: str) -> Iterator[None]:
+        with self._thread_lock, open(self.path, "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+class ThreadLock(BudgetLock):
+    """For the in-memory storage, which only one process sees."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self, study_name: str) -> Iterator[None]:
+        with self._lock:
+            yield
+
+
+class PostgresAdvisoryLock(BudgetLock):
+    """``pg_advisory_lock`` on a key derived from the study's name; the server drops it if a worker dies."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+    @contextlib.contextmanager
+    def hold(self, study_name: str) -> Iterator[None]:
+        key = int.from_bytes(hashlib.sha1(f"bench-budget|{study_name}".encode()).digest()[:8], "big", signed=True)
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+
+
+def display_url(url: str) -> str:
+    """``url`` with any password masked, for logs and manifests."""
+    if "://" not in url:
+        return url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+def default_storage(out_dir: Path) -> str:
+    return str(out_dir / "journal.log")
+
+
+def open_storage(url: str, *, on_stale: StaleCallback | None = None) -> OpenedStorage:
+    """Open the storage that ``url`` names; a ValueError with one line when it cannot be reached."""
+    if url == MEMORY:
+        return OpenedStorage(optuna.storages.InMemoryStorage(), ThreadLock(), "memory", MEMORY)
+    if "://" not in url:
+        return _open_journal(Path(url).expanduser())
+    try:
+        dialect = make_url(url).get_backend_name()
+    except sa.exc.ArgumentError as err:
+        raise ValueError(f"storage {url!r} is neither a file path nor a database URL: {err}") from None
+    if dialect not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"storage dialect {dialect!r} is not supported; use a journal file path, sqlite:///PATH or postgresql://..."
+        )
+    shown = display_url(url)
+    if dialect == "sqlite":
+        database = make_url(url).database
+        if not database or database == ":memory:":
+            raise ValueError(f"storage {shown!r}: use 'memory' for an in-memory study, or a SQLite file")
+        path = Path(database).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock: BudgetLock = FileLock(path.with_name(path.name + ".budget.lock"))
+    else:
+        lock = PostgresAdvisoryLock(url)
+    storage = _open_rdb(url, shown, on_stale)
+    return OpenedStorage(storage, lock, dialect, shown)
+
+
+def _open_journal(path: Path) -> OpenedStorage:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+    except OSError as err:
+        raise ValueError(f"cannot open journal storage {path}: {err.strerror or err}") from None
+    storage = optuna.storages.JournalStorage(backend)
+    return OpenedStorage(storage, FileLock(path.with_name(path.name + ".budget.lock")), "journal", str(path))
+
+
+def _open_rdb(url: str, shown: str, on_stale: StaleCallback | None) -> optuna.storages.RDBStorage:
+    # Optuna renamed the callback in 4.9; pass it under the name this version knows.
+    params = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
+    callback_name = (
+        "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in params else "failed_trial_callback"
+    )
+    kwargs = {callback_name: on_stale} if on_stale is not None else {}
+    engine_kwargs = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=HEARTBEAT_INTERVAL,
+                grace_period=GRACE_PERIOD,
+                **kwargs,
+            )
+    except sa.exc.SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise ValueError(f"cannot reach storage {shown}: {reason}") from None
