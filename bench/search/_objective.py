@@ -8,6 +8,7 @@ the architecture is stored as trial user attributes, for analysis only.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,11 @@ class GroundTruthLookup:
 
     @classmethod
     def load(cls, space: str, dataset: str, data_root: str | None = None) -> GroundTruthLookup:
+        """The ground truth of ``space`` on ``dataset`` from every source found (read once per process)."""
+        return _load_lookup(space, dataset, data_root)
+
+    @classmethod
+    def read(cls, space: str, dataset: str, data_root: str | None = None) -> GroundTruthLookup:
         lookup = cls()
         for spec in GROUND_TRUTH_SOURCES.get(space, ()):
             # A source whose file is absent is left out; the built-in one is always there.
@@ -46,6 +52,7 @@ class GroundTruthLookup:
         return lookup
 
     def query(self, arch: str) -> dict[str, float | None]:
+        """Each metric's value for ``arch`` (None where a source does not list it)."""
         return {metric: table.get(arch) for metric, table in self.values.items()}
 
     def best(self, metric: str) -> float | None:
@@ -58,6 +65,11 @@ class GroundTruthLookup:
         if not table:
             return None
         return 100.0 * sum(v >= value for v in table.values()) / len(table)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_lookup(space: str, dataset: str, data_root: str | None) -> GroundTruthLookup:
+    return GroundTruthLookup.read(space, dataset, data_root)
 
 
 def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
