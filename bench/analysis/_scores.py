@@ -1,0 +1,171 @@
+"""Score files as the analysis reads them, and the architecture filters of the correlation tables.
+
+A score file is the CSV that ``bench score`` writes: one row per (architecture, proxy) with the columns
+``index, arch, proxy, score, seconds, status, error`` (status ``ok``, ``failed`` or ``nonfinite``).
+What made the scores (space, dataset, batch size, seed, teacher, initialisation) is read from
+columns of that name where the file has them, else from a JSON file beside it (``<file>.json``),
+else from the caller's defaults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from spaces import get_space
+
+REQUIRED_COLUMNS = ("arch", "proxy", "score", "status")
+#: What determines a score besides the architecture and the proxy (see ``bench.scoring.ScoringConfig``).
+META_KEYS = ("space", "dataset", "batch_size", "seed", "teacher", "teacher_weights", "init", "config")
+
+
+@dataclass
+class ScoreRun:
+    """One score file: its rows and what made them."""
+
+    label: str
+    path: Path
+    frame: pd.DataFrame
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def space(self) -> str:
+        return self.meta.get("space", "nb201")
+
+    @property
+    def dataset(self) -> str:
+        if "dataset" not in self.meta:
+            raise ValueError(f"score file {self.path} does not say its dataset; pass it (e.g. --dataset cifar10)")
+        return self.meta["dataset"]
+
+
+def file_digest(path: Path) -> str:
+    """A short sha256 of a file's bytes, to name an input in a table's provenance."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def read_commented_csv(path: Path) -> pd.DataFrame:
+    """A CSV that may start with ``#`` comment lines (the provenance the suite writes).
+
+    Only empty cells are missing values: text such as an error message reading "NA" stays text.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    with path.open() as fh:
+        skip = 0
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            skip += 1
+    # Only leading lines are comments: an error message inside the table may contain '#'.
+    return pd.read_csv(path, skiprows=skip, keep_default_na=False, na_values=[""])
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A results table: CSV (see :func:`read_commented_csv`) or Parquet."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist")
+        return pd.read_parquet(path)
+    if path.suffix != ".csv":
+        raise ValueError(f"{path} must end in .csv or .parquet")
+    return read_commented_csv(path)
+
+
+def load_scores(path: str | Path, *, defaults: Mapping[str, object] | None = None) -> ScoreRun:
+    """Read one score file; ``defaults`` fill the meta keys that neither the file nor its JSON give."""
+    path = Path(path)
+    frame = read_table(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"score file {path} lacks the column(s) {', '.join(missing)}; it has {', '.join(map(str, frame.columns))}"
+        )
+    meta: dict[str, str] = {}
+    sidecar = path.with_suffix(path.suffix + ".json")
+    if sidecar.is_file():
+        data = json.loads(sidecar.read_text())
+        meta.update({k: str(data[k]) for k in META_KEYS if data.get(k) is not None})
+    for key in META_KEYS:
+        if key in frame.columns:
+            values = frame[key].dropna().astype(str).unique()
+            if len(values) > 1:
+                raise ValueError(
+                    f"score file {path} mixes several {key} values ({', '.join(sorted(values))}); "
+                    "split it into one file per scoring configuration"
+                )
+            if len(values) == 1:
+                meta[key] = values[0]
+    for key, value in (defaults or {}).items():
+        if value is not None:
+            meta.setdefault(key, str(value))
+    label = f"seed {meta['seed']}" if "seed" in meta else path.stem
+    return ScoreRun(label=label, path=path, frame=frame, meta=meta)
+
+
+def load_score_runs(paths: Sequence[str | Path], *, defaults: Mapping[str, object] | None = None) -> list[ScoreRun]:
+    """Read several score files (e.g. one per seed) with labels that tell them apart."""
+    if not paths:
+        raise ValueError("no score file given")
+    runs = [load_scores(p, defaults=defaults) for p in paths]
+    labels = [r.label for r in runs]
+    for run in runs:
+        if labels.count(run.label) > 1:
+            run.label = f"{run.label} ({run.path.stem})"
+    labels = [r.label for r in runs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"two score files share a name: {', '.join(sorted(labels))}")
+    return runs
+
+
+def canonical_archs(archs: pd.Series, space: str) -> pd.Series:
+    """Each architecture's canonical string (parsing each distinct value once)."""
+    sp = get_space(space)
+    mapping = {}
+    for text in archs.astype(str).unique():
+        try:
+            mapping[text] = sp.to_str(sp.parse(text))
+        except ValueError as err:
+            raise ValueError(f"score file has an architecture the space {space!r} cannot read: {err}") from err
+    return archs.astype(str).map(mapping)
+
+
+def select_archs(archs: Sequence[str], *, space: str, connected_only: bool = False, unique: bool = False) -> list[str]:
+    """The architectures a correlation uses, in the space's canonical order.
+
+    ``connected_only`` drops cells whose input does not reach their output. ``unique`` keeps one
+    architecture per isomorphism class: the one with the lowest index in the space's enumeration
+    (or the first in sorted order where the space has no index), so every proxy and every run sees
+    the same representatives.
+    """
+    sp = get_space(space)
+    parsed = {a: sp.parse(a) for a in dict.fromkeys(archs)}
+
+    def order(item: tuple[str, object]):
+        try:
+            return (sp.index(item[1]), item[0])
+        except TypeError:
+            return (0, item[0])
+
+    items = sorted(parsed.items(), key=order)
+    if connected_only:
+        items = [(a, g) for a, g in items if sp.is_connected(g)]
+    if unique:
+        seen: set[str] = set()
+        kept = []
+        for arch, genotype in items:
+            key = sp.unique(genotype)
+            if key is None:
+                raise ValueError(f"space {space!r} has no isomorphism classes; --unique does not apply")
+            if key not in seen:
+                seen.add(key)
+                kept.append((arch, genotype))
+        items = kept
+    return [a for a, _ in items]

