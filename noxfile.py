@@ -48,3 +48,10 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def speed(session: nox.Session) -> None:
+    """Students/second of the one-at-a-time scorer and the batched engine, side by side (pass args after --)."""
+    _install(session)
+    session.run("python", "benchmarks/speed.py", *session.posargs, env=_env())

@@ -49,6 +49,10 @@ class Proxy(abc.ABC):
     needs_data: ClassVar[bool] = True
     needs_labels: ClassVar[bool] = False
     needs_teacher: ClassVar[bool] = False
+    #: True when the score depends on the student only through one ``student.forward_features(inputs.images)``
+    #: (no gradient into the backbone) and ``student.classifier``: the batched engine can then run many
+    #: students' forward passes at once and hand each proxy a student whose features are precomputed.
+    feature_only: ClassVar[bool] = False
     #: A one-line description for ``bench proxies`` and tables, with the paper it comes from.
     description: ClassVar[str] = ""
 

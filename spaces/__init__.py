@@ -8,7 +8,7 @@ Adding a space is one package that registers a factory with :data:`SPACES`::
 and one import line below.
 """
 
-from ._base import ArchInfo, Cost, FeatureNetwork, Features, SearchSpace
+from ._base import ArchInfo, Cost, FeatureNetwork, Features, SearchSpace, StackedNetwork
 from ._catalog import SPACES
 from ._registry import Registry, UnknownNameError
 
@@ -33,6 +33,7 @@ __all__ = [
     "Features",
     "Registry",
     "SearchSpace",
+    "StackedNetwork",
     "UnknownNameError",
     "get_space",
     "list_spaces",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import optuna
 import torch
@@ -43,6 +43,16 @@ class FeatureNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x).logits
+
+
+class StackedNetwork(Protocol):
+    """K students evaluated together: features stacked on a leading student axis, and each one's classifier."""
+
+    k: int
+
+    def forward_features(self, images: torch.Tensor) -> Any: ...
+
+    def classifier_of(self, student: int) -> nn.Linear: ...
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,17 @@ class SearchSpace(abc.ABC, Generic[ArchT]):
     def is_connected(self, arch: ArchT) -> bool:
         """Whether the input reaches the output (a disconnected network outputs a constant)."""
         return True
+
+    def stacked(
+        self, archs: Sequence[ArchT], seeds: Sequence[int], num_classes: int, *, init: str, device: torch.device
+    ) -> StackedNetwork | None:
+        """Many seeded students evaluated in one pass, or None where the space has no such implementation.
+
+        Student ``i`` must have exactly the weights that ``torch.manual_seed(seeds[i])`` followed by
+        :meth:`build` and the initialisation scheme ``init`` give it; None also when ``init`` cannot be
+        reproduced.
+        """
+        return None
 
     def input_size(self) -> Sequence[int]:
         """Shape of one input image, channels first."""

@@ -1,5 +1,6 @@
 """Scoring: turning architectures into proxy scores, once, with a shared cache."""
 
+from ._batched import BatchedScorer, PrecomputedStudent
 from ._cache import ScoreCache
 from ._records import FAILED, NONFINITE, OK, STATUSES, ScoreRecord, ScoringConfig, score_key
 from ._scorer import Scorer, network_seed
@@ -9,6 +10,8 @@ __all__ = [
     "NONFINITE",
     "OK",
     "STATUSES",
+    "BatchedScorer",
+    "PrecomputedStudent",
     "ScoreCache",
     "ScoreRecord",
     "Scorer",

@@ -12,6 +12,7 @@ from spaces._catalog import SPACES
 
 from . import _genotype as g
 from ._network import NB201Network, network_cost
+from ._stacked import SCHEMES, StackedNB201, initial_parameters
 
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
 
@@ -59,6 +60,12 @@ class NB201Space(SearchSpace[g.Genotype]):
 
     def cost(self, arch: g.Genotype, num_classes: int) -> Cost:
         return network_cost(arch, num_classes)
+
+    def stacked(self, archs, seeds, num_classes, *, init, device):
+        if init not in SCHEMES:
+            return None
+        params = [initial_parameters(a, num_classes, seed, init) for a, seed in zip(archs, seeds)]
+        return StackedNB201(archs, params, device=device)
 
     def __len__(self) -> int:
         return g.NUM_ARCHS
