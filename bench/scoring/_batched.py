@@ -147,41 +147,37 @@ class BatchedScorer(Scorer):
         names = list(proxies) if proxies is not None else list(self.proxies)
         batched = [n for n in names if n in self.batched_proxies]
         strings = [self.space.to_str(a) for a in archs]
-        known = self.cache.get_many(self.config_key, strings, names) if self.cache else {}
-        done: dict[tuple[str, str], ScoreRecord] = dict(known)
-
-        # Students needing any batched proxy, claimed in the cache so concurrent workers split the work.
-        todo: list[Any] = []
-        for arch, arch_str in zip(archs, strings):
-            missing = [n for n in batched if (arch_str, n) not in done]
-            claimed = [n for n in missing if self._claim(arch, n)]
-            if missing and len(claimed) == len(missing):
-                todo.append(arch)
-            elif self.cache is not None:  # another worker holds part of it: leave it all to the cache path
-                for n in claimed:
-                    self.cache.release(self.config_key, arch_str, n)
+        done: dict[tuple[str, str], ScoreRecord] = (
+            self.cache.get_many(self.config_key, strings, names) if self.cache else {}
+        )
         emitted: set[tuple[str, str]] = set()
-        try:
-            for start in range(0, len(todo), self.chunk_size):
-                chunk = todo[start : start + self.chunk_size]
+
+        def emit(record: ScoreRecord) -> None:
+            done[record.arch, record.proxy] = record
+            emitted.add((record.arch, record.proxy))
+            if on_record is not None:
+                on_record(record)
+
+        # Claim a chunk's students just before scoring them, so concurrent workers split the work.
+        for start in range(0, len(archs), self.chunk_size) if batched else ():
+            window = list(zip(archs[start : start + self.chunk_size], strings[start : start + self.chunk_size]))
+            chunk = self._claim_chunk(window, batched, done)
+            if not chunk:
+                continue
+            try:
                 records = self._chunks_with_retry(chunk, batched)
                 if records is None:  # the space has no stacked network: one at a time after all
                     records = [self.compute(a, n) for a in chunk for n in batched]
+                if self.cache is not None:
+                    self.cache.put_many(records)
                 for record in records:
-                    if (record.arch, record.proxy) in done:
-                        continue
-                    if self.cache is not None:
-                        self.cache.put(record)
-                    done[record.arch, record.proxy] = record
-                    emitted.add((record.arch, record.proxy))
-                    if on_record is not None:
-                        on_record(record)
-        finally:
-            if self.cache is not None:  # release claims of students left unscored by an interruption
-                for arch in todo:
-                    for n in batched:
-                        if (self.space.to_str(arch), n) not in done:
-                            self.cache.release(self.config_key, self.space.to_str(arch), n)
+                    emit(record)
+            finally:
+                if self.cache is not None:  # an interruption leaves no claim behind
+                    for arch in chunk:
+                        for n in batched:
+                            if (self.space.to_str(arch), n) not in done:
+                                self.cache.release(self.config_key, self.space.to_str(arch), n)
 
         out = []
         for arch, arch_str in zip(archs, strings):
@@ -189,12 +185,26 @@ class BatchedScorer(Scorer):
                 record = done.get((arch_str, name))
                 if record is None:  # one-at-a-time proxies, and pairs another worker held
                     record = self._score_through_cache(arch, name) if self.cache else self.compute(arch, name)
-                if on_record is not None and (arch_str, name) not in emitted:
-                    on_record(record)
+                if (arch_str, name) not in emitted:
+                    emit(record)
                 out.append(record)
         return out
 
-    def _claim(self, arch: Any, name: str) -> bool:
+    def _claim_chunk(
+        self, window: list[tuple[Any, str]], names: list[str], done: dict[tuple[str, str], ScoreRecord]
+    ) -> list[Any]:
+        """The students of ``window`` this worker now holds every missing batched score of."""
+        wanted = {arch_str: [n for n in names if (arch_str, n) not in done] for _, arch_str in window}
         if self.cache is None:
-            return True
-        return self.cache.claim(self.config_key, self.space.to_str(arch), name, self._index(arch))
+            return [arch for arch, arch_str in window if wanted[arch_str]]
+        items = [(arch_str, n, self._index(arch)) for arch, arch_str in window for n in wanted[arch_str]]
+        won = self.cache.claim_many(self.config_key, items)
+        chunk = []
+        for arch, arch_str in window:
+            mine = [n for n in wanted[arch_str] if (arch_str, n) in won]
+            if wanted[arch_str] and len(mine) == len(wanted[arch_str]):
+                chunk.append(arch)
+            else:  # another worker holds part of it: leave all of it to the one-pair cache path
+                for n in mine:
+                    self.cache.release(self.config_key, arch_str, n)
+        return chunk

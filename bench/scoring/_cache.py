@@ -81,12 +81,8 @@ class ScoreCache:
 
     def claim(self, config: str, arch: str, proxy: str, index: int | None = None) -> bool:
         """Reserve a key for this worker; False if another live worker holds it or it is done."""
-        key = score_key(config, arch, proxy)
-        now = time.time()
-        row = dict(
-            key=key, config=config, arch=arch, idx=index, proxy=proxy, score=None, seconds=0.0,
-            status=RUNNING, error="", owner=self.owner, updated=now,
-        )  # fmt: skip
+        row = _row(config, arch, proxy, index, self.owner)
+        key, now = row["key"], row["updated"]
         try:
             with self.engine.begin() as conn:
                 conn.execute(sa.insert(_scores).values(**row))
@@ -97,7 +93,7 @@ class ScoreCache:
         with self.engine.begin() as conn:
             current = conn.execute(sa.select(_scores.c.status, _scores.c.owner, _scores.c.updated).where(
                 _scores.c.key == key)).first()  # fmt: skip
-            if current is None or current.status != RUNNING or now - current.updated < self.stale_after:
+            if current is None or current.status != RUNNING or not self._stale(current.owner, current.updated, now):
                 return False
             taken = conn.execute(
                 sa.update(_scores)
@@ -106,13 +102,50 @@ class ScoreCache:
             )
             return taken.rowcount == 1
 
+    def _insert(self):
+        """The dialect's INSERT with ON CONFLICT support (SQLite and PostgreSQL), or None."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            return None
+        return insert(_scores)
+
+    def claim_many(self, config: str, items: list[tuple[str, str, int | None]]) -> set[tuple[str, str]]:
+        """Claim many (arch, proxy, index) keys in one transaction; returns the (arch, proxy) pairs won.
+
+        Keys held by another worker are not won here, even when stale: :meth:`claim` takes those over.
+        """
+        insert = self._insert()
+        if insert is None:
+            return {(a, p) for a, p, i in items if self.claim(config, a, p, i)}
+        rows = [_row(config, a, p, i, self.owner) for a, p, i in items]
+        if not rows:
+            return set()
+        with self.engine.begin() as conn:
+            won = conn.execute(insert.on_conflict_do_nothing(index_elements=["key"]).returning(_scores.c.key), rows)
+            keys = {row.key for row in won}
+        return {(r["arch"], r["proxy"]) for r in rows if r["key"] in keys}
+
+    def put_many(self, records: list[ScoreRecord]) -> None:
+        """Store many finished records in one transaction."""
+        insert = self._insert()
+        if insert is None:
+            for record in records:
+                self.put(record)
+            return
+        rows = [_row(r.config, r.arch, r.proxy, r.index, self.owner, r) for r in records]
+        if not rows:
+            return
+        updates = {c: insert.excluded[c] for c in ("score", "seconds", "status", "error", "owner", "updated", "idx")}
+        with self.engine.begin() as conn:
+            conn.execute(insert.on_conflict_do_update(index_elements=["key"], set_=updates), rows)
+
     def put(self, record: ScoreRecord) -> None:
         """Store a finished record (replacing this worker's claim, if any)."""
-        key = score_key(record.config, record.arch, record.proxy)
-        values = dict(
-            config=record.config, arch=record.arch, idx=record.index, proxy=record.proxy, score=record.score,
-            seconds=record.seconds, status=record.status, error=record.error, owner=self.owner, updated=time.time(),
-        )  # fmt: skip
+        values = _row(record.config, record.arch, record.proxy, record.index, self.owner, record)
+        key = values.pop("key")
         with self.engine.begin() as conn:
             updated = conn.execute(sa.update(_scores).where(_scores.c.key == key).values(**values))
             if updated.rowcount == 0:
@@ -140,9 +173,13 @@ class ScoreCache:
                 return None
             if row["status"] != RUNNING:
                 return _to_record(row)
-            if time.time() - row["updated"] >= self.stale_after:
+            if self._stale(row["owner"], row["updated"], time.time()):
                 return None
             time.sleep(poll)
+
+    def _stale(self, owner: str, updated: float, now: float) -> bool:
+        """A claim is stale after ``stale_after`` seconds, or at once when its worker's process has died."""
+        return now - updated >= self.stale_after or _owner_dead(owner)
 
     def records(self, config: str | None = None) -> list[ScoreRecord]:
         query = sa.select(_scores).where(_scores.c.status != RUNNING)
@@ -150,6 +187,38 @@ class ScoreCache:
             query = query.where(_scores.c.config == config)
         with self.engine.connect() as conn:
             return [_to_record(row) for row in conn.execute(query).mappings()]
+
+
+def _owner_dead(owner: str) -> bool:
+    """Whether ``owner`` (host:pid:tag) is a process of this machine that no longer exists (e.g. killed)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's worker: only its silence (``stale_after``) tells
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _row(config: str, arch: str, proxy: str, index: int | None, owner: str, record: ScoreRecord | None = None) -> dict:
+    """A table row: a claim (no record yet) or a finished record."""
+    return {
+        "key": score_key(config, arch, proxy),
+        "config": config,
+        "arch": arch,
+        "idx": index,
+        "proxy": proxy,
+        "score": record.score if record else None,
+        "seconds": record.seconds if record else 0.0,
+        "status": record.status if record else RUNNING,
+        "error": record.error if record else "",
+        "owner": owner,
+        "updated": time.time(),
+    }
 
 
 def _to_record(row) -> ScoreRecord:
