@@ -5,7 +5,15 @@ and one import line below.
 """
 
 # Importing a family's module registers its proxies.
-from . import cost  # noqa: F401
+from . import (
+    activation,  # noqa: F401
+    cost,  # noqa: F401
+    diswot,  # noqa: F401
+    gradient,  # noqa: F401
+    jacobian,  # noqa: F401
+    kd,  # noqa: F401
+    weights,  # noqa: F401
+)
 from ._base import Proxy, ProxyError, ProxyInputs
 from ._init import INITS, initialise
 from ._registry import PROXIES, get_proxy, list_proxies, parse_proxy_list, register_proxy

