@@ -44,6 +44,13 @@ def slow(session: nox.Session) -> None:
 
 
 @nox.session
+def proxies_slow(session: nox.Session) -> None:
+    """Proxies' Spearman on a seeded NAS-Bench-201 sample, in wide bands around the published values."""
+    _install(session)
+    session.run("pytest", "-m", "slow", "tests/test_proxies_slow.py", *session.posargs, env=_env())
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
@@ -55,3 +62,10 @@ def speed(session: nox.Session) -> None:
     """Students/second of the one-at-a-time scorer and the batched engine, side by side (pass args after --)."""
     _install(session)
     session.run("python", "benchmarks/speed.py", *session.posargs, env=_env())
+
+
+@nox.session
+def sampler_overhead(session: nox.Session) -> None:
+    """Each sampler's cost per trial at 1,000 trials with cached scores, and the bare bench run's wall time."""
+    _install(session)
+    session.run("python", "benchmarks/sampler_overhead.py", "--bare", *session.posargs, env=_env())
