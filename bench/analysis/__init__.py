@@ -20,7 +20,7 @@ from ._correlation import (
 )
 from ._plots import PLOT_FORMATS, plot_anytime, plot_box, plot_pareto, plot_scatter
 from ._provenance import Provenance, command_line, git_commit, package_versions
-from ._reports import describe_scoring, write_correlation_report, write_search_report
+from ._reports import describe_scoring, metric_header, write_correlation_report, write_search_report
 from ._scores import ScoreRun, load_score_runs, load_scores, select_archs
 from ._search import DEFAULT_CHECKPOINTS, TESTS, SearchReport, SpaceTruth, search_report, space_truth
 from ._stats import holm, hypervolume_2d, pareto_mask
@@ -61,6 +61,7 @@ __all__ = [
     "load_score_runs",
     "load_scores",
     "load_trials",
+    "metric_header",
     "metric_names",
     "package_versions",
     "pareto_mask",

@@ -25,7 +25,7 @@ from ._tables import FORMATS, Column, Table
 PLOTS_DIR = "plots"
 
 
-def _metric_header(name: str) -> tuple[str, str]:
+def metric_header(name: str) -> tuple[str, str]:
     """(Markdown header, LaTeX header) of a correlation metric."""
     fixed = {
         "kendall": ("Kendall τ", r"Kendall $\tau$"),
@@ -44,9 +44,17 @@ def _values(runs: Sequence[ScoreRun], key: str) -> str:
     return ", ".join(found)
 
 
+def _teacher(run: ScoreRun) -> str:
+    name = run.meta.get("teacher")
+    if not name:
+        return "none"
+    weights = "trained weights " + run.meta["teacher_weights"] if run.meta.get("teacher_weights") else "random weights"
+    return f"{name} ({weights}, for the teacher-aware proxies)"
+
+
 def describe_scoring(runs: Sequence[ScoreRun]) -> str:
     """One sentence naming what made the scores: space, dataset, batch size, teacher, initialisation, seeds."""
-    teacher = ", ".join(dict.fromkeys(r.meta.get("teacher") or "none" for r in runs))
+    teacher = ", ".join(dict.fromkeys(_teacher(r) for r in runs))
     return (
         f"Scores on {_values(runs, 'space')} / {_values(runs, 'dataset')}, one batch of {_values(runs, 'batch_size')} "
         f"images, teacher {teacher}, init {_values(runs, 'init')}, seed(s) {_values(runs, 'seed')}."
@@ -109,7 +117,7 @@ def write_correlation_report(
     ]
     columns += [Column("proxy", "proxy", kind="text"), Column("n", "n", kind="int")]
     for name in names:
-        header, latex = _metric_header(name)
+        header, latex = metric_header(name)
         digits = 1 if name == "best_pct" else 3
         columns.append(Column(name, header, latex, digits=digits, interval=(f"{name}_low", f"{name}_high"), best="max"))
     if table["note"].astype(bool).any():
@@ -139,7 +147,7 @@ def write_correlation_report(
             Column("n_min", "n", kind="int"),
         ]
         for name in names:
-            header, latex = _metric_header(name)
+            header, latex = metric_header(name)
             agg_columns.append(
                 Column(
                     f"{name}_mean",

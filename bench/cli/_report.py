@@ -24,6 +24,7 @@ from ..analysis import (
     correlation_table,
     load_score_runs,
     load_trials,
+    metric_header,
     metric_names,
     search_report,
     space_truth,
@@ -187,19 +188,31 @@ def run_correlate(
 
 
 def _print_correlation(table, names: list[str], connected_only: bool, unique: bool) -> None:
+    """One narrow table per (run, dataset, ground truth): a row per (proxy, metric) with its interval."""
     subset = (", connected only" if connected_only else "") + (", one per isomorphism class" if unique else "")
     for (run, dataset, truth), group in table.groupby(["run", "dataset", "ground_truth"], sort=False):
-        rich = RichTable("proxy", "n", "failed", "non-finite", *names, title=f"{run}: {dataset}, {truth}{subset}")
+        rich = RichTable(
+            "proxy",
+            "n",
+            "failed",
+            "non-finite",
+            "metric",
+            "value",
+            "interval",
+            title=f"{run}: {dataset}, {truth}{subset}",
+        )
         for row in group.to_dict("records"):
-            cells = []
-            for name in names:
+            for i, name in enumerate(names):
                 value, low, high = row[name], row[f"{name}_low"], row[f"{name}_high"]
                 digits = 1 if name == "best_pct" else 3
-                text = "-" if math.isnan(value) else f"{value:.{digits}f}"
-                if not (math.isnan(low) or math.isnan(high)):
-                    text += f" [{low:.{digits}f}, {high:.{digits}f}]"
-                cells.append(text)
-            rich.add_row(row["proxy"], str(row["n"]), str(row["n_failed"]), str(row["n_nonfinite"]), *cells)
+                counts = [row["proxy"], str(row["n"]), str(row["n_failed"]), str(row["n_nonfinite"])]
+                rich.add_row(
+                    *(counts if i == 0 else [""] * 4),
+                    metric_header(name)[0],
+                    "-" if math.isnan(value) else f"{value:.{digits}f}",
+                    "" if math.isnan(low) or math.isnan(high) else f"[{low:.{digits}f}, {high:.{digits}f}]",
+                    end_section=i == len(names) - 1,
+                )
         console.print(rich)
         for row in group.to_dict("records"):
             if row["note"]:

