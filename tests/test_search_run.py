@@ -120,6 +120,7 @@ def test_a_study_keeps_its_settings(tmp_path: Path) -> None:
         (["--storage", "postgresql+psycopg2://bench:secret@127.0.0.1:1/bench"], "cannot reach storage"),
         (["--storage", "mysql://127.0.0.1/x"], "storage dialect 'mysql' is not supported"),
         (["--sampler", "brute", "--n-trials", "20000"], "exceeds the 15,625 architectures"),
+        (["--proxy", "diswot", "--teacher", "resnet57"], "unknown teacher 'resnet57'. Did you mean 'resnet56'?"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -195,6 +196,17 @@ def test_sweep_runs_one_study_per_cell(tmp_path: Path) -> None:
     for study in cells["study"]:
         assert (out / study / "trials.csv").is_file() and (out / study / "best.json").is_file()
     assert "ground truth over seeds" in stdout
+
+
+@pytest.mark.slow
+def test_sweep_cells_in_parallel_processes_match_the_sequential_ones(tmp_path: Path) -> None:
+    common = ["--samplers", "random,tpe", "--proxies", "params", "--seeds", "0", "--n-trials", "6",
+              "--cache", f"sqlite:///{tmp_path / 'scores.db'}"]  # fmt: skip
+    assert bench("sweep", *common, "--out", tmp_path / "seq")[0] == 0
+    code, _, err = bench("sweep", *common, "--out", tmp_path / "par", "--jobs", "2")
+    assert code == 0, err
+    seq, par = pd.read_csv(tmp_path / "seq" / "trials.csv"), pd.read_csv(tmp_path / "par" / "trials.csv")
+    assert seq[["study", "number", "arch", "score"]].equals(par[["study", "number", "arch", "score"]])
 
 
 def test_samplers_are_listed_from_the_registry() -> None:
