@@ -68,6 +68,11 @@ def run_args(storage: str, cache: str, name: str, n_trials: int, *extra: object)
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "storage",
+    ["journal", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])],
+    indirect=True,
+)
 def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path, storage: tuple[str, str]) -> None:
     url, cache = storage
     name = f"kill-{uuid.uuid4().hex[:8]}"
@@ -112,7 +117,7 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path, s
 def test_workers_share_a_study_and_compute_each_score_once(tmp_path: Path, storage: tuple[str, str]) -> None:
     url, cache = storage
     name = f"workers-{uuid.uuid4().hex[:8]}"
-    n_trials = 60
+    n_trials = 40
     score_seed = uuid.uuid4().int % 10**6  # a fresh score key: the cache starts empty for this test
     # The workers start first and wait for the study, so that all three share the budget.
     join = ["worker", "--study-name", name, "--storage", url, "--no-progress", "--device", "cpu"]
