@@ -76,6 +76,17 @@ class Counts:
     failed: int = 0
 
     @classmethod
+    def query(cls, storage: optuna.storages.BaseStorage, study_id: int) -> Counts:
+        """The counts from the storage itself (a COUNT per state on databases, not every trial)."""
+        n = storage.get_n_trials
+        return cls(
+            counted=sum(n(study_id, state) for state in COUNTED),
+            running=n(study_id, TrialState.RUNNING),
+            waiting=n(study_id, TrialState.WAITING),
+            failed=n(study_id, TrialState.FAIL),
+        )
+
+    @classmethod
     def of(cls, trials: list[FrozenTrial]) -> Counts:
         counts = cls()
         for t in trials:
@@ -97,7 +108,7 @@ def recover_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorag
     write one (it writes it while still holding the lock).
     """
     recovered = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
         worker = trial.user_attrs.get("worker")
         if worker is not None and worker_alive(str(worker)) is not False:
             continue
@@ -146,7 +157,7 @@ def run_trials(
         with contextlib.ExitStack() as lock:
             lock.enter_context(opened.lock.hold(study.study_name))
             result.recovered += recover_dead_trials(study, storage, study_id)
-            counts = Counts.of(study.get_trials(deepcopy=False))
+            counts = Counts.query(storage, study_id)
             if counts.counted >= n_trials:
                 return result
             if counts.counted + counts.running >= n_trials:
@@ -170,8 +181,8 @@ def run_trials(
         if call.number is not None:
             result.trials.append(call.number)
             if on_trial is not None:
-                trials = study.get_trials(deepcopy=False)
-                on_trial(trials[call.number], Counts.of(trials))
+                trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, call.number)
+                on_trial(storage.get_trial(trial_id), Counts.query(storage, study_id))
 
 
 class _LockedCall:

@@ -118,7 +118,8 @@ class Worker:
         )
 
     def counts(self) -> Counts:
-        return Counts.of(self.study.get_trials(deepcopy=False))
+        storage = self.opened.storage
+        return Counts.query(storage, storage.get_study_id_from_name(self.study.study_name))
 
     def manifest(self, result: LoopResult, finished: datetime) -> dict[str, Any]:
         counts = self.counts()
