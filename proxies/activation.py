@@ -46,7 +46,7 @@ class NASWOT(Proxy):
                 handle.remove()
         sign, logdet = torch.linalg.slogdet(kernel)
         if sign == 0:
-            raise ProxyError("nwot: the activation-pattern kernel is singular (two images share every pattern)")
+            raise ProxyError("nwot: the activation-pattern kernel is singular (images share their activation patterns)")
         return finite(logdet, "nwot")
 
 

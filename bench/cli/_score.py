@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -255,77 +254,6 @@ def _print_summary(names: list[str], counts: dict[str, Counter[str]], seconds: d
 
 
 # --- bench correlate --------------------------------------------------------------------------------
-
-
-def read_scores(path: Path) -> pd.DataFrame:
-    """A scores table written by ``bench score`` (CSV or Parquet)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"scores file {path} does not exist")
-    if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif path.suffix == ".csv":
-        frame = pd.read_csv(path, keep_default_na=False, na_values={"score": [""]})
-    else:
-        raise ValueError(f"scores file {path} must end in {' or '.join(OUTPUT_SUFFIXES)}")
-    missing = [c for c in ("arch", "proxy", "score", "status") if c not in frame.columns]
-    if missing:
-        raise ValueError(f"scores file {path} lacks the column(s) {', '.join(missing)} (write it with bench score)")
-    return frame
-
-
-@dataclass
-class Correlation:
-    proxy: str
-    n: int
-    failed: int
-    nonfinite: int
-    no_ground_truth: int
-    spearman: float | None
-    kendall: float | None
-    pearson: float | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def _coefficient(fn, x: np.ndarray, y: np.ndarray) -> float | None:
-    # A coefficient is undefined for fewer than 3 pairs or a constant column; say so rather than guess.
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return None
-    value = float(fn(x, y)[0])
-    return value if math.isfinite(value) else None
-
-
-def correlate(scores: pd.DataFrame, accuracy: pd.Series, space: SearchSpace, connected_only: bool) -> list[Correlation]:
-    """Spearman, Kendall and Pearson of each proxy's ok scores against ``accuracy`` (indexed by arch string)."""
-    from scipy import stats
-
-    canonical = {a: space.to_str(space.parse(str(a))) for a in scores["arch"].unique()}
-    scores = scores.assign(arch=scores["arch"].map(canonical))
-    if connected_only:
-        keep = {a: space.is_connected(space.parse(a)) for a in scores["arch"].unique()}
-        scores = scores[scores["arch"].map(keep)]
-    # A file appended to by several runs may repeat a pair; the last row is the latest score.
-    scores = scores.drop_duplicates(["arch", "proxy"], keep="last")
-    results = []
-    for proxy, group in scores.groupby("proxy", sort=False):
-        ok = group[group["status"] == OK]
-        known = ok[ok["arch"].isin(accuracy.index)]
-        x = known["score"].to_numpy(float)
-        y = accuracy.loc[known["arch"]].to_numpy(float)
-        results.append(
-            Correlation(
-                proxy=str(proxy),
-                n=len(known),
-                failed=int((group["status"] == FAILED).sum()),
-                nonfinite=int((group["status"] == NONFINITE).sum()),
-                no_ground_truth=len(ok) - len(known),
-                spearman=_coefficient(stats.spearmanr, x, y),
-                kendall=_coefficient(stats.kendalltau, x, y),
-                pearson=_coefficient(stats.pearsonr, x, y),
-            )
-        )
-    return results
 
 
 @command(name="correlate")
