@@ -11,7 +11,7 @@ from spaces import SearchSpace, get_space
 
 from ..data import check_dataset
 from ..scoring import ScoringConfig
-from ._samplers import sampler_spec
+from ._samplers import SAMPLERS, sampler_spec
 
 #: Objective name -> Optuna direction. The proxy score is always the first objective.
 OBJECTIVES = {"score": "maximize", "params": "minimize", "flops": "minimize"}
@@ -85,6 +85,8 @@ class RunConfig:
                 raise ValueError(f"sampler 'brute' needs a finite space; {self.space!r} is not") from None
             if self.n_trials > size:
                 raise ValueError(f"--n-trials {self.n_trials} exceeds the {size:,} architectures 'brute' can visit")
+        population = _sampler_option(self.sampler, "population_size", self.population_size)
+        sample = _sampler_option(self.sampler, "sample_size", self.sample_size)
         teacher = self.teacher
         if proxy.needs_teacher:
             from ..teachers import TEACHERS, default_teacher
@@ -100,8 +102,9 @@ class RunConfig:
         name = self.study_name or self.default_study_name(objectives)
         weights = self.teacher_weights if teacher else None
         return dataclasses.replace(
-            self, objectives=tuple(objectives), teacher=teacher, teacher_weights=weights, study_name=name
-        )
+            self, objectives=tuple(objectives), teacher=teacher, teacher_weights=weights, study_name=name,
+            population_size=population, sample_size=sample,
+        )  # fmt: skip
 
     def default_study_name(self, objectives: tuple[str, ...] | None = None) -> str:
         parts = [self.space, self.dataset, self.proxy, self.sampler, "+".join(objectives or self.objectives)]
@@ -178,6 +181,20 @@ class RunConfig:
             for f in dataclasses.fields(self)
             if f.name not in ignore and getattr(self, f.name) != getattr(other, f.name)
         ]
+
+
+def _sampler_option(sampler: str, field: str, value: int | None) -> int | None:
+    """``value`` of a sampler option, or the sampler's default; an error for a sampler without it."""
+    default = getattr(sampler_spec(sampler), field)
+    if value is None:
+        return default
+    flag = "--population" if field == "population_size" else "--sample-size"
+    if default is None:
+        having = [n for n in SAMPLERS.names() if getattr(sampler_spec(n), field) is not None]
+        raise ValueError(f"sampler {sampler!r} takes no {flag}; it applies to {', '.join(having)}")
+    if value < 1:
+        raise ValueError(f"{flag} must be positive, got {value}")
+    return value
 
 
 def _check_objectives(objectives: tuple[str, ...] | list[str]) -> None:

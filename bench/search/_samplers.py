@@ -42,8 +42,9 @@ class SamplerSpec:
     description: str
     constraints: bool = False
     multi_objective: bool = True
-    #: Default population size, for samplers that have one.
+    #: Default population size and tournament size, for samplers that have them.
     population_size: int | None = None
+    sample_size: int | None = None
 
     def __call__(self, *, seed: int, space: SearchSpace, options: SamplerOptions | None = None) -> BaseSampler:
         return self.build(seed, space, options or SamplerOptions())
@@ -122,6 +123,7 @@ SAMPLERS.register(
         constraints=True,
         multi_objective=False,
         population_size=DEFAULT_POPULATION,
+        sample_size=DEFAULT_SAMPLE_SIZE,
     ),
 )
 

@@ -20,7 +20,7 @@ import pandas as pd
 from ..scoring import Scorer
 from ._config import RunConfig
 from ._outputs import best_row
-from ._samplers import SAMPLERS
+from ._samplers import SAMPLERS, sampler_spec
 from ._session import start_worker
 
 
@@ -64,7 +64,13 @@ def grid(
     for proxy in proxies:
         for sampler in samplers:
             for seed in seeds:
-                config = dataclasses.replace(base, sampler=sampler, proxy=proxy, seed=seed, study_name="").resolved()
+                spec = sampler_spec(sampler)
+                config = dataclasses.replace(
+                    base, sampler=sampler, proxy=proxy, seed=seed, study_name="",
+                    # A grid's --population and --sample-size apply to the samplers that have them.
+                    population_size=base.population_size if spec.population_size else None,
+                    sample_size=base.sample_size if spec.sample_size else None,
+                ).resolved()  # fmt: skip
                 cells.append(Cell(config, out / config.study_name))
     return cells
 
