@@ -152,7 +152,7 @@ def _open_journal(path: Path) -> OpenedStorage:
     return OpenedStorage(storage, FileLock(path.with_name(path.name + ".budget.lock")), "journal", str(path))
 
 
-def _open_rdb(url: str, shown: str, on_stale: StaleCallback | None) -> optuna.storages.RDBStorage:
+def _open_rdb(url: str, shown: str, on_stale: StaleCallback | None) -> optuna.storages.BaseStorage:
     # Optuna renamed the callback in 4.9; pass it under the name this version knows.
     params = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
     callback_name = (
@@ -163,7 +163,7 @@ def _open_rdb(url: str, shown: str, on_stale: StaleCallback | None) -> optuna.st
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
+            rdb = optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=HEARTBEAT_INTERVAL,
@@ -173,3 +173,7 @@ def _open_rdb(url: str, shown: str, on_stale: StaleCallback | None) -> optuna.st
     except sa.exc.SQLAlchemyError as err:
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
         raise ValueError(f"cannot reach storage {shown}: {reason}") from None
+    # The caching wrapper Optuna puts around every RDB storage of a study: finished trials are read
+    # once, so counting trials each round stays cheap in a long study. The study and the trial loop
+    # share this one instance.
+    return optuna.storages.get_storage(rdb)
