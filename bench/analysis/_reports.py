@@ -92,7 +92,7 @@ def write_correlation_report(
     table = correlation_table(runs, truths, connected_only=connected_only, unique=unique, top=top, bootstrap=bootstrap)
     config = {
         "analysis": "correlation",
-        "inputs": {str(r.path): file_digest(r.path) for r in runs},
+        "inputs": {str(r.path): r.digest() for r in runs},
         "scoring": {r.label: r.meta for r in runs},
         "ground_truth": _truth_config(truths),
         "connected_only": connected_only,

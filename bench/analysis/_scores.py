@@ -33,6 +33,10 @@ class ScoreRun:
     frame: pd.DataFrame
     meta: dict[str, str] = field(default_factory=dict)
 
+    def digest(self) -> str:
+        """A digest of the scores themselves (not of their timings)."""
+        return frame_digest(self.frame, ["index", "arch", "proxy", "score", "status"])
+
     @property
     def space(self) -> str:
         return self.meta.get("space", "nb201")
@@ -47,6 +51,16 @@ class ScoreRun:
 def file_digest(path: Path) -> str:
     """A short sha256 of a file's bytes, to name an input in a table's provenance."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def frame_digest(frame: pd.DataFrame, columns: Sequence[str]) -> str:
+    """A short sha256 of the columns of a table that the analysis reads.
+
+    Inputs also hold timings and dates that differ from one run to the next; digesting only what the
+    tables are computed from lets the same results give the same provenance, hence the same bytes.
+    """
+    used = frame[[c for c in columns if c in frame.columns]]
+    return hashlib.sha256(used.to_csv(index=False, lineterminator="\n").encode()).hexdigest()[:16]
 
 
 def read_commented_csv(path: Path) -> pd.DataFrame:

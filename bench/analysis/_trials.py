@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._scores import file_digest, read_commented_csv
+from ._scores import frame_digest, read_commented_csv
 
 TRIALS_FILE = "trials.csv"
 MANIFEST_FILE = "manifest.json"
@@ -37,8 +37,10 @@ class Trials:
     files: list[Path] = field(default_factory=list)
     manifests: list[dict] = field(default_factory=list)
 
-    def digests(self) -> dict[str, str]:
-        return {str(p): file_digest(p) for p in self.files}
+    def digest(self) -> str:
+        """A digest of the trials' columns the analysis reads (not of their dates and timings)."""
+        values = sorted(c for c in self.frame.columns if c.startswith("value_"))
+        return frame_digest(self.frame, [*REQUIRED_COLUMNS, *values, "feasible"])
 
 
 def _trial_files(path: Path) -> list[Path]:

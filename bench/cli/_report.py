@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -68,6 +69,27 @@ FormatsOption = Annotated[
 PlotsOption = Annotated[bool, typer.Option("--plots/--no-plots", help="With --out, also draw the figures.")]
 
 
+def invocation(ctx: typer.Context) -> str:
+    """The command as given, rebuilt from the parameters parsed from the command line (not defaults or the
+    environment), for the tables' provenance."""
+    parts = [ctx.command_path]
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params[param.name]
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if param.param_type_name == "argument":
+            parts += [shlex.quote(str(v)) for v in values]
+        elif getattr(param, "is_flag", False):
+            secondary = getattr(param, "secondary_opts", None)
+            parts.append(param.opts[0] if value or not secondary else secondary[0])
+        else:
+            for v in values:
+                parts += [param.opts[0], shlex.quote(str(v))]
+    return " ".join(parts)
+
+
 def default_ground_truth(space: str, data_root: Path | None) -> str:
     """``csv`` where the shared test-accuracy table is found under the data root, else the built-in source."""
     with contextlib.suppress(FileNotFoundError, ValueError):
@@ -121,6 +143,7 @@ def run_correlate(
     plots: bool = True,
     as_json: bool = False,
     data_root: Path | None = None,
+    command: str | None = None,
 ) -> None:
     """The extended ``bench correlate``: every metric with bootstrap intervals, printed, as JSON, or written
     as tables and figures under ``out``."""
@@ -146,7 +169,7 @@ def run_correlate(
             bootstrap=bootstrap,
             formats=formats or list(FORMATS),
             plot=plots,
-            command=command_line(),
+            command=command if command is not None else command_line(),
         )
     else:
         table = correlation_table(
@@ -221,6 +244,7 @@ def _print_correlation(table, names: list[str], connected_only: bool, unique: bo
 
 @command(name="report")
 def report_command(
+    ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Sweep folders, run folders or trials CSV files.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the tables and figures.")],
     ground_truth: Annotated[
@@ -264,7 +288,7 @@ def report_command(
     )
     config = {
         "analysis": "search",
-        "inputs": trials.digests(),
+        "inputs": {"files": [str(f) for f in trials.files], "trials": trials.digest()},
         "ground_truth": described,
         "budget": budget,
         "checkpoints": checkpoints,
@@ -279,7 +303,7 @@ def report_command(
         true_fronts=fronts,
         formats=formats or list(FORMATS),
         plot=plots,
-        command=command_line(),
+        command=invocation(ctx),
         alpha=alpha,
         test=test,
     )

