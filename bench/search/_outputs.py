@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from ._config import RunConfig
 from ._objective import GroundTruthLookup
@@ -194,7 +194,3 @@ def write_outputs(
 
 def _rank_columns(ground_truth: GroundTruthLookup) -> list[str]:
     return [c for m in ground_truth.values for c in (f"space_best_{m}", f"top_percent_{m}")]
-
-
-def trial_summary(trial: FrozenTrial) -> str:
-    return f"trial {trial.number} {trial.state.name.lower()} {trial.user_attrs.get('arch', '')}"

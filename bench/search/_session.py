@@ -135,7 +135,12 @@ class Worker:
             "started": self.started.isoformat(timespec="seconds"),
             "finished": finished.isoformat(timespec="seconds"),
             "wall_seconds": (finished - self.started).total_seconds(),
-            "trials": {"counted": counts.counted, "failed": counts.failed, "this_worker": len(result.trials)},
+            "trials": {
+                "counted": counts.counted,
+                "failed": counts.failed,
+                "this_worker": len(result.trials),
+                "recovered_from_dead_workers": result.recovered,
+            },
             "seconds": {
                 "objective": result.objective_seconds,
                 "sampler_and_storage": result.overhead_seconds,
