@@ -28,8 +28,9 @@ FORMATS = ("latex", "md", "csv")
 SUFFIXES = {"latex": ".tex", "md": ".md", "csv": ".csv"}
 KINDS = ("text", "number", "int", "pvalue")
 BEST_MACRO = r"\providecommand{\benchbest}[1]{{\bfseries\sisetup{reset-text-series=false,text-series-to-math=true}#1}}"
-# Local to the table float: show spreads as "a ± b" rather than siunitx's default "a(b)".
-TABLE_SETUP = r"\sisetup{separate-uncertainty=true}"
+# Local to the table float: show spreads as "a ± b" rather than siunitx's default "a(b)", and a smaller font
+# for the wide tables of many metrics.
+TABLE_SETUP = r"\small\sisetup{separate-uncertainty=true}"
 MISSING = "--"
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -119,6 +120,13 @@ class Table:
         for headers in ([c.header for c in self.columns], [c.latex_header for c in self.columns]):
             if len(set(headers)) != len(headers):
                 raise ValueError(f"table {self.name!r} has two columns headed alike: {headers}")
+        # A key with one value for every row is said once in the caption rather than repeated in a column.
+        constant = [
+            c for c in self.columns if c.key in self.groups and len(self.frame) and self.frame[c.key].nunique() == 1
+        ]
+        self.shown = [c for c in self.columns if c not in constant]
+        said = "; ".join(f"{c.header}: {self.frame[c.key].iloc[0]}" for c in constant)
+        self.full_caption = f"{said[0].upper()}{said[1:]}. {self.caption}" if said else self.caption
 
     # --- cells ----------------------------------------------------------------------------------
 
@@ -166,7 +174,7 @@ class Table:
 
     def best_cells(self) -> np.ndarray:
         """A boolean (rows, displayed columns) array: the cells to set in bold."""
-        return np.column_stack([self._best_mask(c) for c in self.columns])
+        return np.column_stack([self._best_mask(c) for c in self.shown])
 
     def cells(self, flavour: str, *, bold: bool = True) -> pd.DataFrame:
         """The displayed strings, one column per :class:`Column`, with grouped keys blanked.
@@ -177,14 +185,14 @@ class Table:
         frame = self.frame.reset_index(drop=True)
         best = self.best_cells()
         out = {}
-        for j, column in enumerate(self.columns):
+        for j, column in enumerate(self.shown):
             texts = [self._cell(row, column, flavour) for _, row in frame.iterrows()]
             if bold and flavour == "md":
                 texts = [f"**{t}**" if best[i, j] else t for i, t in enumerate(texts)]
             out[column.latex_header if flavour == "latex" else column.header] = texts
         cells = pd.DataFrame(out)
         # A group's key is shown on its first row only, as tables in papers do.
-        shown = [c for c in self.columns if c.key in self.groups]
+        shown = [c for c in self.shown if c.key in self.groups]
         for column in shown:
             name = column.latex_header if flavour == "latex" else column.header
             keys = frame[self.groups[: self.groups.index(column.key) + 1]].astype(str).agg("\x00".join, axis=1)
@@ -197,10 +205,10 @@ class Table:
         cells = self.cells("latex")
         props = np.where(self.best_cells(), "benchbest:--rwrap;", "")
         styler = cells.style.hide(axis="index").apply(lambda _: props, axis=None)
-        align = "".join("l" if c.kind == "text" else "r" for c in self.columns)
+        align = "".join("l" if c.kind == "text" else "r" for c in self.shown)
         body = styler.to_latex(
             hrules=True,
-            caption=escape_latex(self.caption),
+            caption=escape_latex(self.full_caption),
             label=self.label,
             position="htbp",
             position_float="centering",
@@ -214,10 +222,10 @@ class Table:
 
     def to_markdown(self) -> str:
         cells = self.cells("md")
-        align = ["left" if c.kind == "text" else "right" for c in self.columns]
+        align = ["left" if c.kind == "text" else "right" for c in self.shown]
         table = cells.to_markdown(index=False, colalign=align, disable_numparse=True)
         header = "\n".join(["<!--", *self.provenance.lines(), "-->"])
-        return f"{header}\n\n{self.caption}\n\n{table}\n"
+        return f"{header}\n\n{self.full_caption}\n\n{table}\n"
 
     def to_csv(self) -> str:
         header = "".join(f"# {line}\n" for line in self.provenance.lines())
