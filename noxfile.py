@@ -69,3 +69,41 @@ def sampler_overhead(session: nox.Session) -> None:
     """Each sampler's cost per trial at 1,000 trials with cached scores, and the bare bench run's wall time."""
     _install(session)
     session.run("python", "benchmarks/sampler_overhead.py", "--bare", *session.posargs, env=_env())
+
+
+REPRODUCE = Path("results") / "reproduce"
+
+
+@nox.session
+def reproduce(session: nox.Session) -> None:
+    """A small end-to-end pipeline on the CPU, a few minutes: score a seeded sample with cheap proxies,
+    correlate, run a small sweep, report. Tables and figures land under results/reproduce/ with a
+    SHA256SUMS of them: the same seeds give the same bytes."""
+    import hashlib
+    import shutil
+
+    _install(session)
+    env = _env()
+    out = ROOT / REPRODUCE
+    shutil.rmtree(out, ignore_errors=True)  # a reproduction computes everything again, cache included
+    scores = []
+    for seed in (0, 1, 2):
+        scores.append(str(REPRODUCE / "scores" / f"seed{seed}.csv"))
+        session.run(
+            "bench", "score", "--proxy", "params,l2_norm,synflow", "--sample", "50", "--seed", str(seed),
+            "--device", "cpu", "--out", scores[-1], env=env,
+        )  # fmt: skip
+    session.run("bench", "correlate", *scores, "--out", str(REPRODUCE / "correlation"), env=env)
+    session.run(
+        "bench", "sweep", "--samplers", "random,tpe,nsga2", "--proxies", "params,l2_norm", "--seeds", "0-2",
+        "--n-trials", "40", "--device", "cpu", "--cache", f"sqlite:///{REPRODUCE}/scores.db",
+        "--out", str(REPRODUCE / "sweep"), env=env,
+    )  # fmt: skip
+    session.run(
+        "bench", "report", str(REPRODUCE / "sweep"), "--out", str(REPRODUCE / "search"), "--at", "10,20,40", env=env
+    )
+    # Scores and trials also hold timings and dates; the tables and figures made from them do not.
+    made = sorted(p for d in ("correlation", "search") for p in (out / d).rglob("*") if p.is_file())
+    sums = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out).as_posix()}\n" for p in made)
+    (out / "SHA256SUMS").write_text(sums)
+    session.log(f"{len(made)} tables and figures under {REPRODUCE}; their digests in {REPRODUCE / 'SHA256SUMS'}")

@@ -34,10 +34,9 @@ def weight_grads(loss: torch.Tensor, weights: list[torch.Tensor], **kwargs) -> l
     return [torch.zeros_like(w) if g is None else g for w, g in zip(weights, grads)]
 
 
-def cross_entropy(net: nn.Module, inputs: ProxyInputs, images: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean cross-entropy of the network on the batch (or on ``images`` with the batch's labels)."""
-    x = inputs.images if images is None else images
-    return F.cross_entropy(net(x), inputs.labels[: len(x)])
+def cross_entropy(net: nn.Module, inputs: ProxyInputs) -> torch.Tensor:
+    """Mean cross-entropy of the network on the batch."""
+    return F.cross_entropy(net(inputs.images), inputs.labels)
 
 
 def generator(seed: int, device: torch.device) -> torch.Generator:
