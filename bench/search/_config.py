@@ -15,7 +15,6 @@ from ._samplers import SAMPLERS, sampler_spec
 
 #: Objective name -> Optuna direction. The proxy score is always the first objective.
 OBJECTIVES = {"score": "maximize", "params": "minimize", "flops": "minimize"}
-COSTS = ("params", "flops")
 DEFAULT_N_TRIALS = 100
 DEFAULT_CACHE = "sqlite:///results/scores.db"
 # Multi-objective by default where the sampler is made for it: the proxy against the student's size.
