@@ -8,7 +8,6 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +21,17 @@ from rich.table import Table
 from proxies import INITS, PROXIES, get_proxy, parse_proxy_list
 from spaces import SearchSpace, get_space
 
-from ..scoring import FAILED, NONFINITE, OK, ScoreCache, Scorer, ScoreRecord, ScoringConfig
+from ..scoring import (
+    ENGINES,
+    FAILED,
+    NONFINITE,
+    OK,
+    ScoreCache,
+    ScoreRecord,
+    ScoringConfig,
+    make_scorers,
+    score_in_workers,
+)
 from ._app import DataRootOption, command, console
 from ._report import (
     BootstrapSeedOption,
@@ -133,24 +142,6 @@ def _score_writer(path: Path) -> Iterator[Any]:
     pd.DataFrame(collected, columns=list(SCORE_COLUMNS)).to_parquet(path, index=False)
 
 
-def _scorers(
-    config: ScoringConfig, proxy_names: list[str], teacher: str | None, cache: ScoreCache | None
-) -> list[Scorer]:
-    """One scorer for the proxies that need no teacher (their scores are keyed without one, so they are
-    shared with runs of any teacher) and one for those that do."""
-    from ..teachers import TEACHERS, default_teacher
-
-    plain = [n for n in proxy_names if not get_proxy(n).needs_teacher]
-    aware = [n for n in proxy_names if n not in plain]
-    scorers = []
-    if plain:
-        scorers.append(Scorer(replace(config, teacher=None, teacher_weights=None), plain, cache=cache))
-    if aware:
-        name = TEACHERS.check(teacher) if teacher else default_teacher(config.space)
-        scorers.append(Scorer(replace(config, teacher=name), aware, cache=cache))
-    return scorers
-
-
 @command(name="score")
 def score_command(
     proxy: Annotated[str, typer.Option("--proxy", "-p", help="Comma-separated proxy names or wildcards.")],
@@ -176,6 +167,17 @@ def score_command(
     cache: Annotated[
         str | None, typer.Option(help="Score cache database URL, e.g. sqlite:///results/scores.db.")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="batched: many students per forward pass where a proxy allows (same scores); loop."),
+    ] = "batched",
+    chunk_size: Annotated[
+        int | None, typer.Option(help="Students per batched forward pass (default: 128 on a GPU, 8 on a CPU).")
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(help="Worker processes sharing the work through the score cache (one per GPU, round robin)."),
+    ] = 1,
     data_root: DataRootOption = None,
 ) -> None:
     """Score architectures with proxies: one row per (architecture, proxy) with its time and status."""
@@ -188,6 +190,14 @@ def score_command(
         from ..teachers import TEACHERS
 
         TEACHERS.check(teacher)
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}. Valid choices: {', '.join(ENGINES)}")
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"--chunk-size must be positive, got {chunk_size}")
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    if workers > 1 and not cache:
+        raise ValueError("--workers shares the work through the score cache: pass --cache URL too")
     if teacher_weights is not None and not teacher_weights.is_file():
         raise FileNotFoundError(f"teacher weights {teacher_weights} do not exist")
     chosen = [bool(sample), all_archs, bool(arch)]
@@ -210,7 +220,7 @@ def score_command(
         data_root=str(data_root) if data_root else None,
     )
     score_cache = ScoreCache(cache) if cache else None
-    scorers = _scorers(config, names, teacher, score_cache)
+    scorers = make_scorers(config, names, teacher=teacher, cache=score_cache, engine=engine, chunk_size=chunk_size)
     aware = [s for s in scorers if s.config.teacher]
     if aware:
         from ..teachers import describe_teacher
@@ -228,18 +238,37 @@ def score_command(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
+    total = len(archs) * len(names)
+    if workers > 1:
+        assert cache is not None
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task(f"scoring ({workers} workers)", total=total)
+            score_in_workers(
+                config,
+                names,
+                [sp.index(a) for a in archs],
+                workers=workers,
+                cache_url=cache,
+                teacher=teacher,
+                engine=engine,
+                chunk_size=chunk_size,
+                on_progress=lambda done: progress.update(task, completed=min(done, total)),
+            )
     with _score_writer(out) as write, Progress(*columns, console=console) as progress:
-        task = progress.add_task("scoring", total=len(archs) * len(names))
-        for genotype in archs:
-            rows = []
+        task = progress.add_task("scoring", total=total)
+
+        def record(r: ScoreRecord) -> None:
+            counts[r.proxy][r.status] += 1
+            counts[r.proxy]["cached"] += r.cached
+            seconds[r.proxy] += r.seconds
+            progress.advance(task)
+
+        # Blocks of architectures: rows reach the file as they are scored, and the batched engine
+        # still fills whole chunks.
+        block = 256
+        for start in range(0, len(archs), block):
             for scorer in scorers:
-                for record in scorer.score(genotype).values():
-                    rows.append(_row(record))
-                    counts[record.proxy][record.status] += 1
-                    counts[record.proxy]["cached"] += record.cached
-                    seconds[record.proxy] += record.seconds
-                    progress.advance(task)
-            write(rows)
+                write([_row(r) for r in scorer.score_many(archs[start : start + block], on_record=record)])
     _print_summary(names, counts, seconds)
     # What made these scores, beside them, for the provenance of the tables made from them (bench.analysis).
     made_by = (aware or scorers)[0].config.key_fields()

@@ -4,8 +4,10 @@ from ._batched import BatchedScorer, PrecomputedStudent
 from ._cache import ScoreCache
 from ._records import FAILED, NONFINITE, OK, STATUSES, ScoreRecord, ScoringConfig, score_key
 from ._scorer import Scorer, network_seed
+from ._workers import ENGINES, default_chunk_size, make_scorers, score_in_workers
 
 __all__ = [
+    "ENGINES",
     "FAILED",
     "NONFINITE",
     "OK",
@@ -16,6 +18,9 @@ __all__ = [
     "ScoreRecord",
     "Scorer",
     "ScoringConfig",
+    "default_chunk_size",
+    "make_scorers",
     "network_seed",
+    "score_in_workers",
     "score_key",
 ]

@@ -181,6 +181,16 @@ class ScoreCache:
         """A claim is stale after ``stale_after`` seconds, or at once when its worker's process has died."""
         return now - updated >= self.stale_after or _owner_dead(owner)
 
+    def count(self, config: str) -> int:
+        """Finished records of one config."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(_scores)
+            .where(_scores.c.config == config, _scores.c.status != RUNNING)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def records(self, config: str | None = None) -> list[ScoreRecord]:
         query = sa.select(_scores).where(_scores.c.status != RUNNING)
         if config is not None:
