@@ -90,7 +90,7 @@ def reproduce(session: nox.Session) -> None:
     for seed in (0, 1, 2):
         scores.append(str(REPRODUCE / "scores" / f"seed{seed}.csv"))
         session.run(
-            "bench", "score", "--proxy", "params,l2_norm,synflow", "--sample", "50", "--seed", str(seed),
+            "bench", "score", "--proxy", "params,l2_norm,synflow", "--sample", "40", "--seed", str(seed),
             "--device", "cpu", "--out", scores[-1], env=env,
         )  # fmt: skip
     session.run("bench", "correlate", *scores, "--out", str(REPRODUCE / "correlation"), env=env)

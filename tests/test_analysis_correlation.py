@@ -21,13 +21,12 @@ from bench.analysis import (
 )
 from bench.ground_truth import load_ground_truth
 
-from .analysis_data import N_ARCHS, score_file
+from .analysis_data import N_ARCHS, real_score_files
 
 
 @pytest.fixture(scope="module")
-def scores(tmp_path_factory, nb201):
-    folder = tmp_path_factory.mktemp("scores")
-    return [score_file(folder / f"scores_s{s}.csv", nb201, seed=s) for s in (0, 1)]
+def scores():
+    return real_score_files()
 
 
 @pytest.fixture(scope="module")

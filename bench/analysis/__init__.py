@@ -24,7 +24,7 @@ from ._reports import describe_scoring, metric_header, write_correlation_report,
 from ._scores import ScoreRun, load_score_runs, load_scores, select_archs
 from ._search import DEFAULT_CHECKPOINTS, TESTS, SearchReport, SpaceTruth, search_report, space_truth
 from ._stats import holm, hypervolume_2d, pareto_mask
-from ._tables import FORMATS, Column, Table, escape_latex
+from ._tables import FORMATS, Column, Table, check_formats, escape_latex
 from ._trials import METHOD_KEYS, RUN_KEYS, Trials, load_trials
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "Trials",
     "TruthSource",
     "aggregate_runs",
+    "check_formats",
     "command_line",
     "correlation_metrics",
     "correlation_statistics",

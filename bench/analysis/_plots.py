@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib as mpl
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -86,7 +87,7 @@ def plot_anytime(
             mean, low, high = _band(table.to_numpy(float), confidence)
             (line,) = ax.step(x, mean, where="post", label=f"{sampler} / {proxy} (n={len(table)})")
             if len(table) > 1:
-                ax.fill_between(x, low, high, step="post", alpha=0.2, color=line.get_color(), linewidth=0)
+                ax.fill_between(x, low, high, step="post", alpha=0.12, color=line.get_color(), linewidth=0)
         ax.set_xscale("log")
         ax.set_xlabel("evaluations")
         ax.set_ylabel("regret (accuracy points)")
@@ -107,25 +108,43 @@ def plot_scatter(
 ) -> list[Path]:
     """Proxy score against ground truth, one point per architecture, Spearman's rho in the title."""
     rho = stats.spearmanr(score, truth).statistic
+    score = np.asarray(score, dtype=float)
     with _figure(4.2, 3.6) as fig:
         ax = fig.add_subplot()
         # Rasterised points keep the PDF small for the 15,625 architectures of a full space.
-        ax.scatter(score, truth, s=4, alpha=0.4, linewidths=0, rasterized=True)
+        ax.scatter(score, truth, s=6, alpha=0.5, linewidths=0, rasterized=True)
+        # Scores spanning many orders of magnitude (synflow reaches 1e48) are only readable on a log axis.
+        magnitude = np.abs(score[score != 0])
+        if len(magnitude) and magnitude.max() / magnitude.min() > 1e3:
+            if (score > 0).all():
+                ax.set_xscale("log")
+                ax.xaxis.set_major_locator(mpl.ticker.LogLocator(numticks=6))
+            else:
+                linthresh = float(magnitude.min())
+                ax.set_xscale("symlog", linthresh=linthresh)
+                locator = mpl.ticker.SymmetricalLogLocator(base=10, linthresh=linthresh)
+                locator.set_params(numticks=6)
+                ax.xaxis.set_major_locator(locator)
+                ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
+                if (score >= 0).all():
+                    ax.set_xlim(left=0)
         ax.set_xlabel(f"{proxy} score")
         ax.set_ylabel(truth_label)
         ax.set_title(f"{title}\nSpearman rho = {rho:.3f} (n = {len(score)})")
         return save(fig, stem, formats)
 
 
-def plot_box(table: pd.DataFrame, metric: str, stem: str | Path, *, title: str, formats=PLOT_FORMATS) -> list[Path]:
+def plot_box(
+    table: pd.DataFrame, metric: str, stem: str | Path, *, title: str, label: str | None = None, formats=PLOT_FORMATS
+) -> list[Path]:
     """A box per proxy of one metric over runs (ranking stability across scoring seeds)."""
     proxies = list(dict.fromkeys(table["proxy"]))
     data = [table.loc[table["proxy"] == p, metric].dropna().to_numpy(float) for p in proxies]
     with _figure(max(3.0, 0.7 * len(proxies) + 1.5), 3.4) as fig:
         ax = fig.add_subplot()
         ax.boxplot(data, tick_labels=proxies, showmeans=True)
-        ax.set_ylabel(metric)
-        ax.set_title(title)
+        ax.set_ylabel(label or metric)
+        ax.set_title(title, fontsize=8)
         ax.tick_params(axis="x", labelrotation=30)
         return save(fig, stem, formats)
 

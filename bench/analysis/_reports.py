@@ -201,7 +201,11 @@ def _correlation_figures(
         for (dataset, truth), group in table.groupby(["dataset", "ground_truth"], sort=False):
             stem = folder / plots.slug(f"box_spearman_{dataset}_{truth}")
             written += plots.plot_box(
-                group, "spearman", stem, title=f"Spearman rho over {group['run'].nunique()} runs, {dataset}, {truth}"
+                group,
+                "spearman",
+                stem,
+                title=f"Spearman rho over {group['run'].nunique()} runs\n{dataset}, {truth}",
+                label="Spearman rho",
             )
     return written
 

@@ -21,6 +21,7 @@ from ..analysis import (
     TESTS,
     BootstrapSettings,
     TruthSource,
+    check_formats,
     command_line,
     correlation_table,
     load_score_runs,
@@ -151,6 +152,7 @@ def run_correlate(
     if any(not 0 < k <= 100 for k in top_percent):
         raise ValueError(f"--top takes percentages in (0, 100], got {top}")
     bootstrap = BootstrapSettings(n_resamples=n_resamples, confidence=confidence, method=ci_method, seed=bootstrap_seed)
+    formats = check_formats(formats or list(FORMATS))
     runs = load_score_runs(scores, defaults={"space": space})
     for run in runs:
         if dataset is not None and run.meta.get("dataset", dataset) != dataset:
@@ -167,7 +169,7 @@ def run_correlate(
             unique=unique,
             top=top_percent,
             bootstrap=bootstrap,
-            formats=formats or list(FORMATS),
+            formats=formats,
             plot=plots,
             command=command if command is not None else command_line(),
         )
@@ -270,6 +272,10 @@ def report_command(
     Holm's correction and, for multi-objective runs, the hypervolume of the found front.
     """
     checkpoints = _numbers(at, "--at", int)
+    # Settings are checked before the (slower) reading of trials and ground truth.
+    formats = check_formats(formats or list(FORMATS))
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}. Valid choices: {', '.join(TESTS)}")
     trials = load_trials(paths)
     frame = trials.frame
     truths, fronts, described = {}, {}, {}
@@ -301,7 +307,7 @@ def report_command(
         out,
         config=config,
         true_fronts=fronts,
-        formats=formats or list(FORMATS),
+        formats=formats,
         plot=plots,
         command=invocation(ctx),
         alpha=alpha,
