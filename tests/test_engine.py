@@ -84,11 +84,11 @@ def test_out_of_memory_halves_the_chunk(nb201, data_root, monkeypatch):
     real = scorer._score_chunk
     sizes = []
 
-    def limited(chunk, names):
+    def limited(chunk, names, prepared=None):
         sizes.append(len(chunk))
         if len(chunk) > 1:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated for chunks of more than one student)")
-        return real(chunk, names)
+        return real(chunk, names, prepared)
 
     monkeypatch.setattr(scorer, "_score_chunk", limited)
     records = scorer.score_many(archs)
@@ -129,3 +129,16 @@ def test_bad_worker_and_engine_settings(data_root, tmp_path):
         score_in_workers(ScoringConfig(), ["params"], [0], workers=0, cache_url=f"sqlite:///{tmp_path}/s.db")
     with pytest.raises(ValueError, match="Valid choices: batched, loop"):
         make_scorers(ScoringConfig(), ["params"], engine="fast")
+
+
+def test_one_per_isomorphism_class(nb201):
+    from bench.cli._score import one_per_class
+    from spaces.nb201 import unique_str
+
+    kept = one_per_class(nb201, list(nb201))
+    assert len(kept) == 6466
+    assert len({unique_str(a) for a in kept}) == 6466
+    first = {}
+    for arch in nb201:
+        first.setdefault(unique_str(arch), nb201.index(arch))
+    assert sorted(nb201.index(a) for a in kept) == sorted(first.values())

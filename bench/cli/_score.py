@@ -87,6 +87,21 @@ def uniform_sample(space: SearchSpace, n: int, seed: int) -> list[int]:
     return sorted(int(i) for i in np.random.default_rng(seed).choice(size, size=n, replace=False))
 
 
+def one_per_class(space: SearchSpace, archs: list[Any]) -> list[Any]:
+    """The first of ``archs`` (in index order) of each isomorphism class: cells that compute the same
+    function are scored once."""
+    seen: set[str | None] = set()
+    kept = []
+    for arch in sorted(archs, key=space.index):
+        key = space.unique(arch)
+        if key is None:
+            raise ValueError(f"space {space.name!r} has no isomorphism classes; drop --unique")
+        if key not in seen:
+            seen.add(key)
+            kept.append(arch)
+    return kept
+
+
 def check_device(device: str) -> str:
     try:
         dev = torch.device(device)
@@ -167,6 +182,12 @@ def score_command(
     cache: Annotated[
         str | None, typer.Option(help="Score cache database URL, e.g. sqlite:///results/scores.db.")
     ] = None,
+    unique: Annotated[
+        bool,
+        typer.Option(
+            "--unique", help="Score one architecture per isomorphism class (the lowest index) of those chosen."
+        ),
+    ] = False,
     engine: Annotated[
         str,
         typer.Option(help="batched: many students per forward pass where a proxy allows (same scores); loop."),
@@ -209,6 +230,8 @@ def score_command(
         archs = [sp.arch_at(i) for i in uniform_sample(sp, sample, seed)]
     else:
         archs = [sp.parse(a) for a in arch or []]
+    if unique:
+        archs = one_per_class(sp, archs)
     config = ScoringConfig(
         space=space,
         dataset=dataset,

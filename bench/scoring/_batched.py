@@ -12,18 +12,19 @@ A CUDA out-of-memory error halves the chunk and retries it.
 
 from __future__ import annotations
 
-import math
+import functools
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import torch
 
-from proxies import ProxyError, ProxyInputs
+from proxies import ProxyError
 from spaces import FeatureNetwork, Features, StackedNetwork
 
 from ._cache import ScoreCache
-from ._records import FAILED, NONFINITE, OK, ScoreRecord, ScoringConfig
+from ._records import ScoreRecord, ScoringConfig
 from ._scorer import Scorer, network_seed
 
 
@@ -72,12 +73,17 @@ class BatchedScorer(Scorer):
         seeds = [network_seed(self.config.seed, self.space.to_str(a)) for a in archs]
         return self.space.stacked(archs, seeds, self.num_classes, init=self.config.init, device=self.device)
 
-    def _score_chunk(self, archs: Sequence[Any], names: Sequence[str]) -> list[ScoreRecord] | None:
-        """Records of ``names`` for every arch of the chunk, or None if the space cannot stack them."""
+    def _score_chunk(
+        self, archs: Sequence[Any], names: Sequence[str], prepared: StackedNetwork | None = None
+    ) -> list[ScoreRecord] | None:
+        """Records of ``names`` for every arch of the chunk, or None if the space cannot stack them.
+
+        ``prepared`` is the chunk's stacked network when it was built ahead (see :meth:`score_many`).
+        """
         inputs = {name: self.inputs_for(name) for name in names}
         images = self.inputs().images
         start = time.perf_counter()
-        stacked_net = self.stack(archs)
+        stacked_net = prepared if prepared is not None else self.stack(archs)
         if stacked_net is None:
             return None
         with torch.no_grad():
@@ -89,48 +95,29 @@ class BatchedScorer(Scorer):
         for i, arch in enumerate(archs):
             student = PrecomputedStudent(_student_features(stacked, i), images, stacked_net.classifier_of(i))
             for name in names:
-                records.append(self._score_precomputed(arch, name, student, inputs[name], shared))
+                score = functools.partial(self.proxies[name].score, student, inputs[name])
+                records.append(self.record(arch, name, score, shared))
         return records
 
-    def _score_precomputed(
-        self, arch: Any, name: str, student: PrecomputedStudent, inputs: ProxyInputs, shared: float
-    ) -> ScoreRecord:
-        start = time.perf_counter()
-        score, error = None, ""
-        try:
-            value = float(self.proxies[name].score(student, inputs))
-            status = OK if math.isfinite(value) else NONFINITE
-            score = value if status == OK else None
-            error = "" if status == OK else f"score was {value}"
-        except ProxyError as err:
-            status, error = FAILED, str(err)
-        except (RuntimeError, ValueError, ArithmeticError, IndexError) as err:
-            status, error = FAILED, f"{type(err).__name__}: {err}"
-        return ScoreRecord(
-            arch=self.space.to_str(arch),
-            proxy=name,
-            score=score,
-            seconds=shared + time.perf_counter() - start,
-            status=status,
-            error=error,
-            index=self._index(arch),
-            config=self.config_key,
-        )
-
-    def _chunks_with_retry(self, archs: list[Any], names: list[str]) -> list[ScoreRecord] | None:
+    def _chunks_with_retry(
+        self, archs: list[Any], names: list[str], prepared: Future | None = None
+    ) -> list[ScoreRecord] | None:
         size = min(self.chunk_size, len(archs))
         records: list[ScoreRecord] = []
         position = 0
         while position < len(archs):
             chunk = archs[position : position + size]
             try:
-                result = self._score_chunk(chunk, names)
+                ahead = prepared.result() if prepared is not None and len(chunk) == len(archs) else None
+                result = self._score_chunk(chunk, names, ahead)
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 if size == 1:
                     raise
                 size = max(1, size // 2)
                 continue
+            finally:
+                prepared = None
             if result is None:
                 return None
             records.extend(result)
@@ -158,26 +145,41 @@ class BatchedScorer(Scorer):
             if on_record is not None:
                 on_record(record)
 
-        # Claim a chunk's students just before scoring them, so concurrent workers split the work.
-        for start in range(0, len(archs), self.chunk_size) if batched else ():
-            window = list(zip(archs[start : start + self.chunk_size], strings[start : start + self.chunk_size]))
-            chunk = self._claim_chunk(window, batched, done)
-            if not chunk:
-                continue
-            try:
-                records = self._chunks_with_retry(chunk, batched)
-                if records is None:  # the space has no stacked network: one at a time after all
-                    records = [self.compute(a, n) for a in chunk for n in batched]
-                if self.cache is not None:
-                    self.cache.put_many(records)
-                for record in records:
-                    emit(record)
-            finally:
-                if self.cache is not None:  # an interruption leaves no claim behind
-                    for arch in chunk:
-                        for n in batched:
-                            if (self.space.to_str(arch), n) not in done:
-                                self.cache.release(self.config_key, self.space.to_str(arch), n)
+        # Claim a chunk's students just before scoring them, so concurrent workers split the work. On a GPU the
+        # next chunk is claimed and its weights drawn (on the CPU) while the current one runs.
+        windows = [
+            list(zip(archs[i : i + self.chunk_size], strings[i : i + self.chunk_size]))
+            for i in range(0, len(archs), self.chunk_size)
+        ] if batched else []  # fmt: skip
+        ahead = ThreadPoolExecutor(max_workers=1) if self.device.type == "cuda" else None
+
+        def claim(position: int) -> tuple[list[Any], Future | None]:
+            chunk = self._claim_chunk(windows[position], batched, done) if position < len(windows) else []
+            future = ahead.submit(self.stack, chunk) if ahead is not None and chunk else None
+            return chunk, future
+
+        try:
+            following = claim(0)
+            for position in range(len(windows)):
+                chunk, prepared = following
+                following = claim(position + 1)
+                if not chunk:
+                    continue
+                try:
+                    records = self._chunks_with_retry(chunk, batched, prepared)
+                    if records is None:  # the space has no stacked network: one at a time after all
+                        records = [self.compute(a, n) for a in chunk for n in batched]
+                    if self.cache is not None:
+                        self.cache.put_many(records)
+                    for record in records:
+                        emit(record)
+                finally:
+                    self._release_unscored(chunk, batched, done)
+            following = ([], None)
+        finally:
+            self._release_unscored(following[0], batched, done)
+            if ahead is not None:
+                ahead.shutdown(wait=True)
 
         out = []
         for arch, arch_str in zip(archs, strings):
@@ -189,6 +191,16 @@ class BatchedScorer(Scorer):
                     emit(record)
                 out.append(record)
         return out
+
+    def _release_unscored(self, chunk: list[Any], names: list[str], done: dict[tuple[str, str], ScoreRecord]) -> None:
+        """Give back the claims of ``chunk`` that no record answered (after an interruption)."""
+        if self.cache is None:
+            return
+        for arch in chunk:
+            arch_str = self.space.to_str(arch)
+            for n in names:
+                if (arch_str, n) not in done:
+                    self.cache.release(self.config_key, arch_str, n)
 
     def _claim_chunk(
         self, window: list[tuple[Any, str]], names: list[str], done: dict[tuple[str, str], ScoreRecord]

@@ -131,17 +131,17 @@ class Scorer:
 
     def compute(self, arch: Any, proxy_name: str) -> ScoreRecord:
         """Score one pair now, without the cache; a failure becomes a record with its reason."""
-        arch_str = self.space.to_str(arch)
         inputs = self.inputs_for(proxy_name)  # shared preparation: not part of this student's time
+        return self.record(arch, proxy_name, lambda: self.proxies[proxy_name].score(self.student(arch), inputs))
+
+    def record(self, arch: Any, proxy_name: str, score: Callable[[], float], seconds: float = 0.0) -> ScoreRecord:
+        """Run ``score`` and record its value, or why there is none; ``seconds`` adds time spent elsewhere."""
         start = time.perf_counter()
-        score: float | None = None
+        value: float | None = None
         error = ""
         try:
-            value = float(self.proxies[proxy_name].score(self.student(arch), inputs))
-            if math.isfinite(value):
-                status, score = OK, value
-            else:
-                status, error = NONFINITE, f"score was {value}"
+            value = float(score())
+            status = OK if math.isfinite(value) else NONFINITE
         except ProxyError as err:
             status, error = FAILED, str(err)
         except torch.cuda.OutOfMemoryError as err:
@@ -149,13 +149,15 @@ class Scorer:
             status, error = FAILED, f"out of memory: {err}"
         except (RuntimeError, ValueError, ArithmeticError, IndexError) as err:
             status, error = FAILED, f"{type(err).__name__}: {err}"
+        if status == NONFINITE:
+            value, error = None, f"score was {value}"
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return ScoreRecord(
-            arch=arch_str,
+            arch=self.space.to_str(arch),
             proxy=proxy_name,
-            score=score,
-            seconds=time.perf_counter() - start,
+            score=value,
+            seconds=seconds + time.perf_counter() - start,
             status=status,
             error=error,
             index=self._index(arch),
