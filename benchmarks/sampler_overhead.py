@@ -28,7 +28,7 @@ from optuna.samplers import BaseSampler
 from rich.console import Console
 from rich.table import Table
 
-from bench.search import SAMPLERS, RunConfig, start_worker
+from bench.search import SAMPLERS, RunConfig, start_worker, trial_result
 
 
 class TimedSampler(BaseSampler):
@@ -79,16 +79,16 @@ def measure(sampler: str, trials: int, cache: str, storage: str, work: Path) -> 
         start = time.perf_counter()
         loop = worker.run()
         wall = time.perf_counter() - start
-        frame = worker.study.trials_dataframe(attrs=("number", "user_attrs"))
+        records = [trial_result(t) for t in worker.study.get_trials(deepcopy=False)]
         results = {
             "trials": len(loop.trials),
-            "cached": float(frame["user_attrs_cached"].mean()),
+            "cached": sum(r["cached"] for r in records) / len(records),
             "sampler_ms": 1e3 * timed.seconds / trials,
             "total_ms": 1e3 * wall / trials,
             "rest_ms": 1e3 * (wall - timed.seconds) / trials,
             "wall_s": wall,
         }
-        archs[attempt] = frame["user_attrs_arch"].tolist()
+        archs[attempt] = [r["arch"] for r in records]
     if archs["cached"] != archs["fill"]:
         raise RuntimeError(f"sampler {sampler!r} did not repeat its trials with the same seed")
     return results

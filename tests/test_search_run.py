@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.ground_truth import load_ground_truth
-from bench.search import MEMORY, RunConfig, start_worker
+from bench.search import MEMORY, RunConfig, start_worker, trial_result
 from proxies import Proxy, ProxyError, ProxyInputs
 from spaces import FeatureNetwork
 
@@ -166,8 +166,9 @@ def test_failed_scores_prune_the_trial_with_the_reason_and_count(tmp_path: Path)
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert pruned and complete and len(pruned) + len(complete) == 25
     for t in pruned:
-        assert t.user_attrs["params"] < 600_000 and t.user_attrs["error"].startswith("too small to score")
-        assert t.user_attrs["score"] is None and t.user_attrs["score_status"] == "failed"
+        record = trial_result(t)
+        assert record["params"] < 600_000 and record["error"].startswith("too small to score")
+        assert record["score"] is None and record["score_status"] == "failed"
     frame, _ = worker.write(tmp_path / "out", result)
     assert set(frame.loc[frame["state"] == "PRUNED", "error"].str.slice(0, 17)) == {"too small to scor"}
 

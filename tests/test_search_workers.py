@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
-from bench.search import RunConfig, open_storage
+from bench.search import RunConfig, open_storage, trial_result
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 TIMEOUT = 240
@@ -133,7 +133,7 @@ def test_workers_share_a_study_and_compute_each_score_once(tmp_path: Path, stora
     assert all(t.state in COUNTED for t in trials), "no trial failed or was left running"
     assert len({t.user_attrs["worker"] for t in trials}) >= 2, "the workers shared the work"
     archs = {t.user_attrs["arch"] for t in trials}
-    computed = [t.user_attrs["arch"] for t in trials if not t.user_attrs["cached"]]
+    computed = [t.user_attrs["arch"] for t in trials if not trial_result(t)["cached"]]
     assert sorted(computed) == sorted(archs), "each architecture's score was computed exactly once"
     config = RunConfig(proxy="params", score_seed=score_seed, study_name=name, cache=cache).resolved()
     engine = sa.create_engine(cache)

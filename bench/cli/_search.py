@@ -33,6 +33,7 @@ from ..search import (
     run_sweep,
     sampler_spec,
     start_worker,
+    trial_result,
 )
 from ._app import DataRootOption, command, console
 
@@ -93,7 +94,7 @@ def _progress(worker: Worker, enabled: bool) -> Iterator[Any]:
         best: list[float] = []
 
         def on_trial(trial: optuna.trial.FrozenTrial, counts: Counts) -> None:
-            score = trial.user_attrs.get("score")
+            score = trial_result(trial).get("score")
             if score is not None and trial.state == optuna.trial.TrialState.COMPLETE:
                 best[:] = [max(best[0], score)] if best else [score]
             status = f"best score {best[0]:.4g}" if best else ""

