@@ -77,14 +77,13 @@ class Counts:
 
     @classmethod
     def query(cls, storage: optuna.storages.BaseStorage, study_id: int) -> Counts:
-        """The counts from the storage itself (a COUNT per state on databases, not every trial)."""
-        n = storage.get_n_trials
-        return cls(
-            counted=sum(n(study_id, state) for state in COUNTED),
-            running=n(study_id, TrialState.RUNNING),
-            waiting=n(study_id, TrialState.WAITING),
-            failed=n(study_id, TrialState.FAIL),
-        )
+        """The counts of one consistent read of the study's trials.
+
+        One read, not a count per state: a trial finishing between two counts would be missed by
+        both, and the budget overrun by it. (RDB storages sit behind Optuna's cache, which reads only
+        the trials that are new or unfinished.)
+        """
+        return cls.of(storage.get_all_trials(study_id, deepcopy=False))
 
     @classmethod
     def of(cls, trials: list[FrozenTrial]) -> Counts:
