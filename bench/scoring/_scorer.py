@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import time
@@ -103,14 +104,7 @@ class Scorer:
             return inputs
         if proxy_name not in self._teacher_states:
             self._teacher_states[proxy_name] = proxy.prepare_teacher(inputs.teacher, inputs)
-        return ProxyInputs(
-            images=inputs.images,
-            labels=inputs.labels,
-            num_classes=inputs.num_classes,
-            seed=inputs.seed,
-            teacher=inputs.teacher,
-            teacher_state=self._teacher_states[proxy_name],
-        )
+        return dataclasses.replace(inputs, teacher_state=self._teacher_states[proxy_name])
 
     def student(self, arch: Any) -> FeatureNetwork:
         """A freshly built student with the seeded initialisation of ``arch`` under this config."""
