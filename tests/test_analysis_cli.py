@@ -110,3 +110,15 @@ def test_correlate_json_has_intervals_and_checks_options(tmp_path, data_root):
     (tmp_path / "s.csv.json").write_text(json.dumps({"dataset": "cifar100", "seed": 0}))
     mismatch = invoke("correlate", tmp_path / "s.csv", "--dataset", "cifar10")
     assert mismatch.exit_code == 2 and "scored on cifar100" in mismatch.stderr
+
+
+def test_score_writes_what_made_its_scores_for_correlate(tmp_path, data_root):
+    out = tmp_path / "s.csv"
+    made = invoke("score", "--proxy", "params,l2_norm", "--arch", "1", "--arch", "2", "--arch", "3", "--arch", "9",
+                  "--seed", "4", "--out", out, "--data-root", data_root)  # fmt: skip
+    assert made.exit_code == 0, made.output
+    meta = json.loads((tmp_path / "s.csv.json").read_text())
+    assert (meta["dataset"], meta["seed"], meta["batch_size"]) == ("cifar10", 4, 64)
+    result = invoke("correlate", out, "-g", "csv", "--out", tmp_path / "t", "--n-resamples", "0", "--no-plots")
+    assert result.exit_code == 0, result.output
+    assert "seed(s) 4" in (tmp_path / "t" / "correlation.md").read_text()

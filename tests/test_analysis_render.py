@@ -33,6 +33,7 @@ COMMAND = "bench test-render"
 DOCUMENT = r"""\documentclass{article}
 \usepackage{booktabs}
 \usepackage{siunitx}
+\usepackage{graphicx}
 \begin{document}
 \input{%s}
 \end{document}

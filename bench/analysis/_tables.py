@@ -8,8 +8,9 @@ is set in bold (every cell that ties with it after rounding).
 The LaTeX is made by pandas' ``Styler.to_latex`` with booktabs rules. Numbers are wrapped in siunitx's
 ``\\num`` so the document's siunitx settings format them; bold cells go through a ``\\benchbest`` macro
 that the file defines with ``\\providecommand`` (so a document can redefine it) and that carries the
-weight into siunitx's math typesetting. A document that inputs the table needs
-``\\usepackage{booktabs}`` and ``\\usepackage{siunitx}`` (version 3).
+weight into siunitx's math typesetting. A table wider than the text is shrunk to
+its width (``\\benchfit``, also redefinable). A document that inputs the table needs
+``\\usepackage{booktabs,siunitx,graphicx}`` (siunitx version 3).
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ FORMATS = ("latex", "md", "csv")
 SUFFIXES = {"latex": ".tex", "md": ".md", "csv": ".csv"}
 KINDS = ("text", "number", "int", "pvalue")
 BEST_MACRO = r"\providecommand{\benchbest}[1]{{\bfseries\sisetup{reset-text-series=false,text-series-to-math=true}#1}}"
+# Shrinks a tabular wider than the text to the text's width (graphicx's \resizebox); leaves others alone.
+FIT_MACRO = (
+    r"\providecommand{\benchfit}[1]{\sbox0{#1}\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}"
+    r"\else\usebox0\fi}"
+)
 # Local to the table float: show spreads as "a ± b" rather than siunitx's default "a(b)", and a smaller font
 # for the wide tables of many metrics.
 TABLE_SETUP = r"\small\sisetup{separate-uncertainty=true}"
@@ -216,9 +222,16 @@ class Table:
         )
         lines = body.splitlines()
         lines.insert(1, TABLE_SETUP)  # right after \begin{table}
+        start = next(i for i, line in enumerate(lines) if line.startswith(r"\begin{tabular}"))
+        end = next(i for i, line in enumerate(lines) if line.startswith(r"\end{tabular}"))
+        lines[start] = r"\benchfit{%" + "\n" + lines[start]
+        lines[end] = lines[end] + "}"
         header = [f"% {line}" for line in self.provenance.lines()]
-        header.append("% needs \\usepackage{booktabs} and \\usepackage{siunitx} (v3); \\benchbest marks the best cells")
-        return "\n".join([*header, BEST_MACRO, *lines]) + "\n"
+        header.append(
+            "% needs \\usepackage{booktabs,siunitx,graphicx} (siunitx v3); \\benchbest marks the best cells, "
+            "\\benchfit shrinks a table wider than the text"
+        )
+        return "\n".join([*header, BEST_MACRO, FIT_MACRO, *lines]) + "\n"
 
     def to_markdown(self) -> str:
         cells = self.cells("md")
