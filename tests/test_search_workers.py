@@ -120,7 +120,7 @@ def test_workers_share_a_study_and_compute_each_score_once(tmp_path: Path, stora
     n_trials = 40
     score_seed = uuid.uuid4().int % 10**6  # a fresh score key: the cache starts empty for this test
     # The workers start first and wait for the study, so that all three share the budget.
-    join = ["worker", "--study-name", name, "--storage", url, "--no-progress", "--device", "cpu"]
+    join = ["worker", "--study-name", name, "--storage", url, "--no-progress", "--device", "cpu", "--wait", TIMEOUT]
     workers = [spawn(tmp_path, *join, log=f"worker{i}") for i in range(2)]
     args = run_args(url, cache, name, n_trials, "--population", 6, "--score-seed", score_seed)
     main = spawn(tmp_path, *args, log="main")

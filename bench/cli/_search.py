@@ -202,7 +202,7 @@ def worker_command(
     storage: Annotated[str, typer.Option(help="The study's shared storage: a journal file or a database URL.")],
     device: DeviceOption = "auto",
     cache: Annotated[str | None, typer.Option(help="Score cache URL (default: the study's).")] = None,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for the study to be created.")] = 60.0,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the study to be created.")] = 120.0,
     data_root: DataRootOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:

@@ -57,7 +57,12 @@ class ScoreCache:
         if url.startswith("sqlite"):
             with self.engine.begin() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        _metadata.create_all(self.engine, checkfirst=True)
+        try:
+            _metadata.create_all(self.engine, checkfirst=True)
+        except sa.exc.DBAPIError:
+            # Workers starting together race to create the table; the loser finds it made.
+            if not sa.inspect(self.engine).has_table(_scores.name):
+                raise
         self.stale_after = stale_after
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 

@@ -89,8 +89,10 @@ def load_study_config(study_name: str, opened: OpenedStorage, *, wait: float = 0
             stored = study.user_attrs.get(CONFIG_ATTR)
             if stored is not None:
                 return RunConfig.from_dict(stored)
-            raise ValueError(f"study {study_name!r} in {opened.display} was not created by bench run")
-        if time.monotonic() >= deadline:
+            # bench run creates the study, then records its settings: it may be between the two.
+            if time.monotonic() >= deadline:
+                raise ValueError(f"study {study_name!r} in {opened.display} was not created by bench run")
+        elif time.monotonic() >= deadline:
             known = ", ".join(sorted(names)) or "none"
             raise ValueError(
                 f"no study {study_name!r} in {opened.display} (studies there: {known}); "
