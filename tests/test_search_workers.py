@@ -12,12 +12,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
 import sqlalchemy as sa
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
 
 from bench.search import RunConfig, open_storage, trial_result
 
@@ -26,13 +28,21 @@ TIMEOUT = 240
 
 
 @pytest.fixture
-def postgres_url() -> str:
+def postgres_url() -> Iterator[str]:
+    """A new, empty database on the test server (so workers also race to create Optuna's tables)."""
     url = os.environ.get("BENCH_TEST_POSTGRES_URL")
     if not url:
         if os.environ.get("CI"):
             pytest.fail("BENCH_TEST_POSTGRES_URL is not set; .ci/run starts a PostgreSQL server and sets it")
         pytest.skip("set BENCH_TEST_POSTGRES_URL to a PostgreSQL database to run this test")
-    return url
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    server = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with server.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    with server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    server.dispose()
 
 
 @pytest.fixture(params=["journal", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import inspect
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats (RDB storages)
 GRACE_PERIOD = 60  # seconds without a heartbeat after which a running trial is failed and retried
+CREATE_ATTEMPTS = 5
 MEMORY = "memory"
 
 StaleCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
@@ -160,20 +162,31 @@ def _open_rdb(url: str, shown: str, on_stale: StaleCallback | None) -> optuna.st
     )
     kwargs = {callback_name: on_stale} if on_stale is not None else {}
     engine_kwargs = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            rdb = optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_INTERVAL,
-                grace_period=GRACE_PERIOD,
-                **kwargs,
-            )
-    except sa.exc.SQLAlchemyError as err:
-        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        raise ValueError(f"cannot reach storage {shown}: {reason}") from None
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                rdb = optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=HEARTBEAT_INTERVAL,
+                    grace_period=GRACE_PERIOD,
+                    **kwargs,
+                )
+            break
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError) as err:
+            # Workers opening a new database together race to create Optuna's tables; the losers
+            # see a duplicate table or row and find the tables made when they try again.
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise ValueError(f"cannot set up storage {shown}: {_first_line(err)}") from None
+            time.sleep(0.5 * (attempt + 1))
+        except sa.exc.SQLAlchemyError as err:
+            raise ValueError(f"cannot reach storage {shown}: {_first_line(err)}") from None
     # The caching wrapper Optuna puts around every RDB storage of a study: finished trials are read
     # once, so counting trials each round stays cheap in a long study. The study and the trial loop
     # share this one instance.
     return optuna.storages.get_storage(rdb)
+
+
+def _first_line(err: sa.exc.SQLAlchemyError) -> str:
+    return str(getattr(err, "orig", None) or err).strip().splitlines()[0]
