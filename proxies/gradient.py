@@ -29,15 +29,20 @@ class GradNorm(Proxy):
         return finite(sum(g.norm() for g in grads), "grad_norm")
 
 
+def weight_saliency(student: FeatureNetwork, inputs: ProxyInputs) -> list[torch.Tensor]:
+    """``dL/dw * w`` of every weight layer: the per-weight saliency SNIP and plain both sum."""
+    weights = layer_weights(student)
+    grads = weight_grads(cross_entropy(student, inputs), weights)
+    return [g * w for g, w in zip(grads, weights)]
+
+
 @register_proxy("snip")
 class Snip(Proxy):
     description = "SNIP saliency sum |dL/dw * w| (Lee et al. 2019)"
     needs_labels = True
 
     def score(self, student: FeatureNetwork, inputs: ProxyInputs) -> float:
-        weights = layer_weights(student)
-        grads = weight_grads(cross_entropy(student, inputs), weights)
-        return finite(sum((g * w).abs().sum() for g, w in zip(grads, weights)), "snip")
+        return finite(sum(s.abs().sum() for s in weight_saliency(student, inputs)), "snip")
 
 
 @register_proxy("plain")
@@ -46,9 +51,7 @@ class Plain(Proxy):
     needs_labels = True
 
     def score(self, student: FeatureNetwork, inputs: ProxyInputs) -> float:
-        weights = layer_weights(student)
-        grads = weight_grads(cross_entropy(student, inputs), weights)
-        return finite(sum((g * w).sum() for g, w in zip(grads, weights)), "plain")
+        return finite(sum(s.sum() for s in weight_saliency(student, inputs)), "plain")
 
 
 @register_proxy("grasp")
