@@ -53,9 +53,13 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 
 
 def test_data_check(data_root):
-    result = invoke("data", "check", "--data-root", str(data_root))
+    result = invoke("data", "check", "--data-root", str(data_root), "--json")
     assert result.exit_code == 0
-    assert "cifar10" in result.stdout and "cifar10_jpg_q75" in result.stdout.replace("\n", "")
+    found = json.loads(result.stdout)["found"]
+    assert "cifar10_jpg_q75" in found["cifar10"]
+    assert found["nb201 test accuracies"].endswith("nats_bench_test_acc.csv")
+    table = invoke("data", "check", "--data-root", str(data_root))
+    assert table.exit_code == 0 and "cifar10" in table.stdout
 
 
 def test_console_script_runs():

@@ -101,16 +101,26 @@ def arch_command(
 
 
 @command(data_app, "check")
-def data_check_command(data_root: DataRootOption = None) -> None:
+def data_check_command(
+    data_root: DataRootOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
     """Show which datasets are found under the data root, and where."""
     root = resolve_data_root(data_root)
+    found = {name: locate(name, root) for name in DATASETS}
+    csv_path = root / "nb201" / "nats_bench_test_acc.csv"
+    if as_json:
+        record = {name: str(where) if where else None for name, where in found.items()}
+        record["nb201 test accuracies"] = str(csv_path) if csv_path.is_file() else None
+        typer.echo(json.dumps({"data_root": str(root), "found": record}))
+        return
     console.print(f"data root: {root}{'' if root.is_dir() else '  [red](missing)[/]'}")
-    table = Table("dataset", "found", "location")
-    for name in DATASETS:
-        where = locate(name, root)
+    table = Table("dataset", "found")
+    # Paths wrap instead of being cut short: the location is what a user copies.
+    table.add_column("location", overflow="fold")
+    for name, where in found.items():
         table.add_row(
             name, "[green]yes[/]" if where else "[red]no[/]", str(where) if where else DATASETS[name].how_to_get
         )
-    csv_path = root / "nb201" / "nats_bench_test_acc.csv"
     table.add_row("nb201 test accuracies", "[green]yes[/]" if csv_path.is_file() else "[red]no[/]", str(csv_path))
     console.print(table)
