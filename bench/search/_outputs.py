@@ -31,6 +31,9 @@ def trials_frame(study: optuna.Study, config: RunConfig) -> pd.DataFrame:
     trials = study.get_trials(deepcopy=False)
     retried_as = {int(t.user_attrs["retry_of"]): t.number for t in trials if "retry_of" in t.user_attrs}
     n_values = len(study.directions)
+    # Accuracies of other ground truths than NAS-Bench-201's (e.g. resnet_s1's ``vanilla_acc``) follow ``test_acc``.
+    other_truth = sorted({k for t in trials for k in trial_result(t) if k.endswith("_acc") and k not in TAIL_COLUMNS})
+    tail = TAIL_COLUMNS[:2] + other_truth + TAIL_COLUMNS[2:]
     rows = []
     for t in trials:
         attrs = {**t.user_attrs, **trial_result(t)}
@@ -53,13 +56,13 @@ def trials_frame(study: optuna.Study, config: RunConfig) -> pd.DataFrame:
         }
         for i in range(n_values):
             row[f"value_{i}"] = t.values[i] if t.values is not None else None
-        row.update({c: attrs.get(c) for c in TAIL_COLUMNS if c in attrs})
+        row.update({c: attrs.get(c) for c in tail if c in attrs})
         row["error"] = error
         row["datetime_start"] = t.datetime_start
         row["datetime_complete"] = t.datetime_complete
         row.update({c: attrs.get(c) for c in EXTRA_COLUMNS})
         rows.append(row)
-    columns = ID_COLUMNS + [f"value_{i}" for i in range(n_values)] + TAIL_COLUMNS + EXTRA_COLUMNS
+    columns = ID_COLUMNS + [f"value_{i}" for i in range(n_values)] + tail + EXTRA_COLUMNS
     frame = pd.DataFrame(rows, columns=columns)
     return frame.astype({"index": "Int64", "params": "Int64", "flops": "Int64", "retry_of": "Int64"})
 
