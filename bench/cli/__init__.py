@@ -2,6 +2,7 @@
 
 from . import (
     _info,  # noqa: F401  (registers commands)
+    _lm,  # noqa: F401
     _report,  # noqa: F401
     _score,  # noqa: F401
     _search,  # noqa: F401  (registers commands)

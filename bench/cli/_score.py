@@ -162,7 +162,10 @@ def score_command(
     proxy: Annotated[str, typer.Option("--proxy", "-p", help="Comma-separated proxy names or wildcards.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output table (.csv, or .parquet with pyarrow).")],
     space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
-    dataset: Annotated[str, typer.Option(help="Dataset of the proxy batch and the classifier head.")] = "cifar10",
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="Dataset of the proxy batch and the classifier head (default: the space's first)."),
+    ] = None,
     sample: Annotated[int | None, typer.Option(help="Score a seeded uniform sample of N architectures.")] = None,
     all_archs: Annotated[bool, typer.Option("--all", help="Score every architecture of the space.")] = False,
     arch: Annotated[
@@ -203,6 +206,7 @@ def score_command(
 ) -> None:
     """Score architectures with proxies: one row per (architecture, proxy) with its time and status."""
     sp = get_space(space)
+    dataset = dataset or next(iter(sp.num_classes))
     names = parse_proxy_list(proxy)
     INITS.check(init)
     check_device(device)

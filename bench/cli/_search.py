@@ -40,7 +40,10 @@ from ._app import DataRootOption, command, console
 # --- shared options --------------------------------------------------------------------------------------
 
 SpaceOption = Annotated[str, typer.Option(help="Search space.")]
-DatasetOption = Annotated[str, typer.Option(help="Dataset (sets the classifier head and the ground truth).")]
+DatasetOption = Annotated[
+    str | None,
+    typer.Option(help="Dataset (sets the classifier head and the ground truth; default: the space's first)."),
+]
 NTrialsOption = Annotated[int, typer.Option("--n-trials", help="Trials the study runs, across all its workers.")]
 ObjectivesOption = Annotated[
     str | None,
@@ -151,7 +154,7 @@ def run_command(
     space: SpaceOption = "nb201",
     proxy: Annotated[str, typer.Option(help="Proxy whose score is searched (see bench proxies).")] = "diswot",
     sampler: Annotated[str, typer.Option(help="Optuna sampler (see bench samplers).")] = "nsga2",
-    dataset: DatasetOption = "cifar10",
+    dataset: DatasetOption = None,
     n_trials: NTrialsOption = DEFAULT_N_TRIALS,
     seed: Annotated[int, typer.Option(help="Seed of the sampler.")] = 0,
     teacher: TeacherOption = None,
@@ -228,7 +231,7 @@ def sweep_command(
     seeds: Annotated[str, typer.Option(help="Sampler seeds: 0-9, 0,1,2 or a mix.")] = "0",
     n_trials: NTrialsOption = DEFAULT_N_TRIALS,
     space: SpaceOption = "nb201",
-    dataset: DatasetOption = "cifar10",
+    dataset: DatasetOption = None,
     objectives: ObjectivesOption = None,
     max_params: MaxParamsOption = None,
     max_flops: MaxFlopsOption = None,
@@ -250,8 +253,10 @@ def sweep_command(
 ) -> None:
     """Run a comparison grid: one study per (sampler, proxy, seed) cell, and one combined trials table."""
     from proxies import parse_proxy_list
+    from spaces import get_space
 
     _quiet_optuna()
+    dataset = dataset or next(iter(get_space(space).num_classes))
     base = RunConfig(
         space=space, dataset=dataset, n_trials=n_trials, objectives=parse_objectives(objectives),
         max_params=max_params, max_flops=max_flops, teacher=teacher, teacher_weights=teacher_weights,

@@ -36,7 +36,10 @@ class Scorer:
     def __init__(self, config: ScoringConfig, proxies: Sequence[str], *, cache: ScoreCache | None = None) -> None:
         self.config = config
         self.space: SearchSpace = get_space(config.space)
-        check_dataset(config.dataset)
+        # A text space's datasets are token corpora, checked against the space's own list below.
+        self.tokens = getattr(self.space, "input_kind", "image") == "tokens"
+        if not self.tokens:
+            check_dataset(config.dataset)
         if config.dataset not in self.space.num_classes:
             raise ValueError(
                 f"space {config.space!r} has no dataset {config.dataset!r}. "
@@ -65,7 +68,18 @@ class Scorer:
     def inputs(self) -> ProxyInputs:
         if self._inputs is None:
             cfg = self.config
-            if any(p.needs_data for p in self.proxies.values()):
+            if self.tokens and any(p.needs_data for p in self.proxies.values()):
+                from ..lm import text_proxy_batch
+
+                needs_labels = any(p.needs_labels for p in self.proxies.values())
+                images, labels = text_proxy_batch(
+                    cfg.dataset,
+                    batch_size=cfg.batch_size,
+                    seed=cfg.seed,
+                    root=cfg.data_root,
+                    labels_needed=needs_labels,
+                )
+            elif any(p.needs_data for p in self.proxies.values()):
                 batch = proxy_batch(cfg.dataset, batch_size=cfg.batch_size, seed=cfg.seed, root=cfg.data_root)
                 images, labels = batch.images, batch.labels
             else:  # data-free proxies only need the input's shape

@@ -55,9 +55,12 @@ class RunConfig:
     def resolved(self) -> RunConfig:
         """This config with defaults filled in and every field checked; ValueError naming the problem."""
         space = get_space(self.space)
+        if not self.dataset:  # the space's first dataset, e.g. cifar10 for nb201
+            return dataclasses.replace(self, dataset=next(iter(space.num_classes))).resolved()
         spec = sampler_spec(self.sampler)
         proxy = get_proxy(self.proxy)
-        check_dataset(self.dataset)
+        if getattr(space, "input_kind", "image") == "image":  # a text space lists its token datasets
+            check_dataset(self.dataset)
         if self.dataset not in space.num_classes:
             raise ValueError(
                 f"space {self.space!r} has no dataset {self.dataset!r}. Valid choices: {', '.join(space.num_classes)}"

@@ -1,0 +1,274 @@
+"""``bench superlm``: train AutoDistil's SuperLMs, build the ground truth of distilled students, and compare
+selected students with the teacher and a truncated teacher on GLUE."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ._app import DataRootOption, app, command, console
+
+superlm_app = typer.Typer(
+    help="AutoDistil: SuperLM training, the distilled-student ground truth and GLUE comparisons.",
+    no_args_is_help=True,
+)
+app.add_typer(superlm_app, name="superlm")
+
+SpaceOption = Annotated[str, typer.Option(help="AutoDistil sub-space: autodistil-base, -small or -tiny.")]
+DeviceOption = Annotated[str, typer.Option(help="auto (the GPU where there is one), cpu, cuda or cuda:N.")]
+TasksOption = Annotated[str, typer.Option(help="Comma-separated GLUE tasks: sst2, cola, mrpc, rte.")]
+FinetuneStepsOption = Annotated[int, typer.Option(help="Fine-tuning steps per GLUE task.")]
+FinetuneBatchOption = Annotated[int, typer.Option(help="Examples per fine-tuning step.")]
+FinetuneLrOption = Annotated[float, typer.Option(help="Peak learning rate of fine-tuning (AdamW).")]
+GlueSeqLenOption = Annotated[int, typer.Option(help="Tokens per GLUE example (pairs share them).")]
+DevLimitOption = Annotated[int | None, typer.Option(help="Score on the first N dev examples only (default: all).")]
+
+
+def _columns() -> tuple:
+    return (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+
+
+def _tasks(text: str) -> tuple[str, ...]:
+    from ..lm import TASKS
+
+    tasks = tuple(t.strip() for t in text.split(",") if t.strip())
+    for task in tasks:
+        if task not in TASKS:
+            raise ValueError(f"unknown GLUE task {task!r}. Valid choices: {', '.join(TASKS)}")
+    if not tasks:
+        raise ValueError(f"--tasks is empty. Valid choices: {', '.join(TASKS)}")
+    return tasks
+
+
+@command(superlm_app, name="train")
+def train_command(
+    space: SpaceOption,
+    steps: Annotated[int, typer.Option(help="Total training steps (a resumed run continues up to it).")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, warm-up then linear decay).")] = 1e-4,
+    n_random: Annotated[int, typer.Option(help="Random students per step besides the largest and smallest.")] = 2,
+    seq_len: Annotated[int, typer.Option(help="Tokens per sequence of the corpus.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of the batches and the sampled students.")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="Checkpoint file (default: $BENCH_SUPERLM_DIR/<space>/superlm.pt).")
+    ] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Save a checkpoint every N steps.")] = 100,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint where there is one.")] = True,
+    device: DeviceOption = "auto",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    data_root: DataRootOption = None,
+) -> None:
+    """Train the SuperLM of a sub-space by relation distillation from the teacher (sandwich rule)."""
+    from spaces.autodistil import checkpoint_path, grid_of
+
+    from ..lm import SuperLMSettings, load_corpus, resolve_device, train_superlm
+
+    grid_of(space)
+    settings = SuperLMSettings(
+        steps=steps, batch_size=batch_size, lr=lr, n_random=n_random, seed=seed, seq_len=seq_len
+    ).check()
+    dev = resolve_device(device)
+    path = checkpoint_path(space, out)
+    corpus = load_corpus(data_root, seq_len=seq_len)
+    console.print(
+        f"SuperLM of {space} -> {path}: {steps} steps of {batch_size} sequences on {dev} "
+        f"(corpus: {len(corpus.train):,} training, {len(corpus.heldout):,} held-out sequences)",
+        highlight=False,
+    )
+    with Progress(*_columns(), TextColumn("loss {task.fields[loss]}"), console=console, disable=not progress) as bar:
+        task = bar.add_task("training", total=steps, loss="-")
+
+        def on_step(step: int, loss: float) -> None:
+            bar.update(task, completed=step, loss=f"{loss:.4f}")
+
+        result = train_superlm(
+            space, settings, out=out, device=str(dev), resume=resume, checkpoint_every=checkpoint_every,
+            data_root=data_root, corpus=corpus, on_step=on_step,
+        )  # fmt: skip
+    done = result.steps - result.start_step
+    rate = f", {result.steps_per_second:.2f} steps/s" if done else ""
+    last = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
+    console.print(f"step {result.steps} saved to {result.path} ({done} new steps{rate}{last})", highlight=False)
+
+
+def _finetune_settings(steps: int, batch_size: int, lr: float, seq_len: int, dev_limit: int | None, seed: int):
+    from ..lm import FinetuneSettings
+
+    return FinetuneSettings(
+        steps=steps, batch_size=batch_size, lr=lr, seq_len=seq_len, seed=seed, dev_limit=dev_limit
+    ).check()
+
+
+@command(superlm_app, name="ground-truth")
+def ground_truth_command(
+    space: SpaceOption,
+    sample: Annotated[int | None, typer.Option(help="Measure a seeded uniform sample of N students.")] = None,
+    arch: Annotated[
+        list[str] | None, typer.Option(help="Measure these students (index or string; repeatable).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sample, the batches and the held-out set.")] = 0,
+    distil_steps: Annotated[int, typer.Option(help="Relation-distillation steps of each student.")] = 200,
+    distil_batch_size: Annotated[int, typer.Option(help="Sequences per distillation step.")] = 32,
+    heldout_size: Annotated[int, typer.Option(help="Held-out sequences of the distillation loss.")] = 256,
+    tasks: TasksOption = "sst2,cola,mrpc,rte",
+    finetune_steps: FinetuneStepsOption = 200,
+    finetune_batch_size: FinetuneBatchOption = 32,
+    finetune_lr: FinetuneLrOption = 1e-4,
+    glue_seq_len: GlueSeqLenOption = 64,
+    dev_limit: DevLimitOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Table (default: $BENCH_AUTODISTIL_DIR/<space>/ground_truth.csv).")
+    ] = None,
+    device: DeviceOption = "auto",
+    data_root: DataRootOption = None,
+) -> None:
+    """Distil sampled students one by one, fine-tune each on GLUE, and write the ground-truth table
+    (read by --ground-truth autodistil[:PATH] or csv:PATH). Running it again resumes."""
+    from spaces import get_space
+
+    from ..lm import GroundTruthSettings, build_ground_truth, sample_students
+
+    sp = get_space(space)
+    if getattr(sp, "input_kind", "image") != "tokens":
+        raise ValueError(f"space {space!r} is not an AutoDistil sub-space (autodistil-base, -small, -tiny)")
+    if bool(sample) == bool(arch):
+        raise ValueError("choose the students with exactly one of --sample N or --arch")
+    archs = sample_students(space, sample, seed) if sample else [sp.parse(a) for a in arch or []]
+    settings = GroundTruthSettings(
+        distil_steps=distil_steps, distil_batch_size=distil_batch_size, heldout_size=heldout_size,
+        finetune=_finetune_settings(finetune_steps, finetune_batch_size, finetune_lr, glue_seq_len, dev_limit, seed),
+        tasks=_tasks(tasks), seed=seed,
+    ).check()  # fmt: skip
+    with Progress(*_columns(), console=console) as bar:
+        task = bar.add_task(f"students of {space}", total=len(archs))
+
+        def on_student(name: str, row: dict[str, float] | None) -> None:
+            if row is not None:
+                bar.console.print(
+                    f"{name}: held-out loss {row['distil_loss']:.4f}, GLUE avg {row['glue_avg']:.2f} "
+                    f"({row['distil_seconds']:.0f} s distilling, {row['finetune_seconds']:.0f} s fine-tuning)",
+                    highlight=False,
+                )
+            bar.advance(task)
+
+        path = build_ground_truth(
+            space, archs, settings, out=out, device=device, data_root=data_root, on_student=on_student
+        )
+    console.print(f"wrote {path}", highlight=False)
+
+
+def _selected(runs: list[Path], archs: list[str]) -> list[tuple[str, str, str]]:
+    """(label, space, arch string) of each student named by --arch SPACE:ARCH or a run folder's best.json."""
+    from spaces import get_space
+
+    chosen = []
+    for text in archs:
+        space, sep, name = text.partition(":")
+        if not sep:
+            raise ValueError(f"--arch takes SPACE:ARCH, e.g. autodistil-tiny:L4_H160_A6_R3.0; got {text!r}")
+        sp = get_space(space)
+        chosen.append((f"{space} student", space, sp.to_str(sp.parse(name))))
+    for run in runs:
+        best = run / "best.json"
+        if not best.is_file():
+            raise FileNotFoundError(f"{best} does not exist (a single-objective bench run writes it)")
+        record = json.loads(best.read_text())
+        if not record or "arch" not in record or "space" not in record:
+            raise ValueError(f"{best} names no selected architecture")
+        sp = get_space(record["space"])
+        chosen.append((f"{record['space']} ({record.get('proxy', 'search')})", record["space"],
+                       sp.to_str(sp.parse(record["arch"]))))  # fmt: skip
+    return chosen
+
+
+@command(superlm_app, name="compare")
+def compare_command(
+    arch: Annotated[list[str] | None, typer.Option(help="A selected student, SPACE:ARCH (repeatable).")] = None,
+    run: Annotated[list[Path] | None, typer.Option(help="A bench run folder whose best.json names a student.")] = None,
+    truncated: Annotated[list[int] | None, typer.Option(help="Truncated teachers: its first N layers.")] = None,
+    tasks: TasksOption = "sst2,cola,mrpc,rte",
+    finetune_steps: FinetuneStepsOption = 200,
+    finetune_batch_size: FinetuneBatchOption = 32,
+    finetune_lr: FinetuneLrOption = 1e-4,
+    glue_seq_len: GlueSeqLenOption = 64,
+    dev_limit: DevLimitOption = None,
+    seed: Annotated[int, typer.Option(help="Seed of fine-tuning.")] = 0,
+    out: Annotated[Path, typer.Option(help="Folder of the table (LaTeX, Markdown, CSV).")] = Path(
+        "results/autodistil/compare"
+    ),
+    device: DeviceOption = "auto",
+    data_root: DataRootOption = None,
+) -> None:
+    """Selected students (weights inherited from their SuperLM, no retraining) against the teacher and
+    truncated teachers: params, FLOPs and GLUE dev metrics after the same fine-tuning."""
+    from spaces.autodistil import TEACHER_ARCH, checkpoint_path, load_superlm, network_cost, to_arch_str
+
+    from ..analysis import Column, Provenance, Table
+    from ..lm import finetune, glue_average, resolve_device, teacher_network, truncated_teacher
+
+    settings = _finetune_settings(finetune_steps, finetune_batch_size, finetune_lr, glue_seq_len, dev_limit, seed)
+    chosen_tasks = _tasks(tasks)
+    dev = resolve_device(device)
+    layers = truncated if truncated is not None else [3]
+    for n in layers:
+        if not 1 <= n < TEACHER_ARCH.layers:
+            raise ValueError(f"--truncated takes 1..{TEACHER_ARCH.layers - 1} layers, got {n}")
+    models = [("teacher", "-", teacher_network())]
+    models += [(f"teacher, first {n} layers", "-", truncated_teacher(n)) for n in layers]
+    for label, space, name in _selected(run or [], arch or []):
+        superlm, meta = load_superlm(checkpoint_path(space), space)
+        models.append((f"{label}, SuperLM step {meta['step']}", space, superlm.sub_network(_parse(space, name))))
+    rows = []
+    for label, space, net in models:
+        net = net.to(dev)
+        per_task = {t: finetune(net, t, settings, root=data_root).metrics for t in chosen_tasks}
+        cost = network_cost(net.arch, 2)
+        row = {"model": label, "space": space, "arch": to_arch_str(net.arch), "params_m": cost.params / 1e6,
+               "gflops": cost.flops / 1e9, "glue_avg": glue_average(per_task)}  # fmt: skip
+        row.update({f"{t}_{m}": v for t, metrics in per_task.items() for m, v in metrics.items()})
+        rows.append(row)
+        console.print(f"{label} {row['arch']}: GLUE avg {row['glue_avg']:.2f}", highlight=False)
+    frame = pd.DataFrame(rows)
+    metric_columns = [c for c in frame.columns if c.split("_")[0] in chosen_tasks]
+    columns = [
+        Column("model", "model", kind="text"),
+        Column("arch", "arch", kind="text"),
+        Column("params_m", "params (M)", digits=2),
+        Column("gflops", "GFLOPs (128 tokens)", digits=2),
+        *[Column(c, c.replace("_", " "), digits=1, best="max") for c in metric_columns],
+        Column("glue_avg", "GLUE avg", digits=1, best="max"),
+    ]
+    config = {"tasks": list(chosen_tasks), "finetune": vars(settings), "models": [r["model"] for r in rows]}
+    table = Table(
+        name="autodistil_compare",
+        frame=frame,
+        columns=columns,
+        caption=(
+            f"Selected students (weights inherited from their SuperLM) against the teacher and truncated teachers; "
+            f"GLUE dev metrics after {settings.steps} fine-tuning steps of {settings.batch_size} examples"
+            + (f", first {settings.dev_limit} dev examples" if settings.dev_limit else "")
+            + "."
+        ),
+        label="tab:autodistil-compare",
+        provenance=Provenance.capture(config),
+    )
+    for path in table.write(out):
+        console.print(f"wrote {path}", highlight=False)
+
+
+def _parse(space: str, name: str):
+    from spaces import get_space
+
+    sp = get_space(space)
+    return sp.parse(name)

@@ -1,0 +1,69 @@
+"""The Transformer side of the suite (AutoDistil): the teacher, the corpus, GLUE, SuperLM training and the
+ground truth of distilled, fine-tuned students."""
+
+from . import _truth  # noqa: F401  (registers the 'autodistil' ground truth)
+from ._batches import TEXT_DATASETS, encode_pairs, text_proxy_batch, trim
+from ._corpus import TokenCorpus, build_corpus, glue_sentences, load_corpus, strip_markup, token_batch, wiki_articles
+from ._finetune import FinetuneResult, FinetuneSettings, finetune, glue_average
+from ._glue import TASKS, Example, glue_metrics, read_task, task_path
+from ._ground_truth import (
+    METRICS,
+    GroundTruthSettings,
+    build_ground_truth,
+    default_table_path,
+    evaluate,
+    heldout_sample,
+    measure_student,
+    sample_students,
+    truncated_teacher,
+)
+from ._superlm import SuperLMSettings, TrainResult, train_superlm
+from ._teacher import TEACHER_NAME, load_hf_teacher, load_tokenizer, teacher_folder, teacher_network, teacher_state
+from ._training import distil_student, heldout_loss, resolve_device, student_loss, teacher_targets, warmup_lr
+
+__all__ = [
+    "METRICS",
+    "TASKS",
+    "TEACHER_NAME",
+    "TEXT_DATASETS",
+    "Example",
+    "FinetuneResult",
+    "FinetuneSettings",
+    "GroundTruthSettings",
+    "SuperLMSettings",
+    "TokenCorpus",
+    "TrainResult",
+    "build_corpus",
+    "build_ground_truth",
+    "default_table_path",
+    "distil_student",
+    "encode_pairs",
+    "evaluate",
+    "finetune",
+    "glue_average",
+    "glue_metrics",
+    "glue_sentences",
+    "heldout_loss",
+    "heldout_sample",
+    "load_corpus",
+    "load_hf_teacher",
+    "load_tokenizer",
+    "measure_student",
+    "read_task",
+    "resolve_device",
+    "sample_students",
+    "strip_markup",
+    "student_loss",
+    "task_path",
+    "teacher_folder",
+    "teacher_network",
+    "teacher_state",
+    "teacher_targets",
+    "text_proxy_batch",
+    "token_batch",
+    "train_superlm",
+    "trim",
+    "truncated_teacher",
+    "warmup_lr",
+    "wiki_articles",
+]

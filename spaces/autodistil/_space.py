@@ -1,0 +1,103 @@
+"""The three AutoDistil sub-spaces as :class:`~spaces.SearchSpace` s: ``autodistil-base``, ``-small``, ``-tiny``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+
+from spaces._base import Cost, SearchSpace
+from spaces._catalog import SPACES
+
+from ._arch import SEQ_LEN, SUBSPACES, Grid, StudentArch, parse_arch_str, to_arch_str
+from ._network import TransformerStudent, network_cost
+from ._superlm import SPACE_PREFIX
+
+#: Datasets of the token batches: ``corpus`` is the held-out split of the task-agnostic distillation corpus
+#: (no labels); the GLUE tasks give labelled sentences. Each has a two-way classifier head.
+DATASET_CLASSES = {"corpus": 2, "sst2": 2, "cola": 2, "mrpc": 2, "rte": 2}
+#: Optuna parameter names, in grid order.
+PARAMS = ("layers", "hidden", "heads", "ffn_ratio")
+
+
+class AutoDistilSpace(SearchSpace[StudentArch]):
+    """One sub-space: a 4 x 4 x 4 x 4 grid of Transformer students sliced from all-MiniLM-L6-v2."""
+
+    num_classes = DATASET_CLASSES
+    #: The scorer hands these networks ``B x T`` token ids rather than images.
+    input_kind = "tokens"
+
+    def __init__(self, size: str) -> None:
+        self.size = size
+        self.name = SPACE_PREFIX + size
+        self.grid: Grid = SUBSPACES[size]
+        self._archs = self.grid.archs()
+        self._index = {a: i for i, a in enumerate(self._archs)}
+
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        g = self.grid
+        choices = (g.layers, g.hidden, g.heads, g.ffn_ratio)
+        return {name: optuna.distributions.CategoricalDistribution(c) for name, c in zip(PARAMS, choices)}
+
+    def from_params(self, params: Mapping[str, Any]) -> StudentArch:
+        missing = [p for p in PARAMS if p not in params]
+        if missing:
+            raise ValueError(f"{self.name} parameters lack {', '.join(missing)}")
+        arch = StudentArch(
+            int(params["layers"]), int(params["hidden"]), int(params["heads"]), float(params["ffn_ratio"])
+        )
+        return self._member(arch)
+
+    def to_params(self, arch: StudentArch) -> dict[str, Any]:
+        return {"layers": arch.layers, "hidden": arch.hidden, "heads": arch.heads, "ffn_ratio": arch.ffn_ratio}
+
+    def _member(self, arch: StudentArch) -> StudentArch:
+        if arch not in self._index:
+            g = self.grid
+            raise ValueError(
+                f"student {to_arch_str(arch)} is not in {self.name}: layers in {g.layers}, hidden in {g.hidden}, "
+                f"heads in {g.heads}, FFN ratio in {g.ffn_ratio}"
+            )
+        return arch
+
+    def parse(self, text: str) -> StudentArch:
+        text = text.strip()
+        if text.lstrip("-").isdigit():
+            return self.arch_at(int(text))
+        return self._member(parse_arch_str(text))
+
+    def to_str(self, arch: StudentArch) -> str:
+        return to_arch_str(arch)
+
+    def build(self, arch: StudentArch, num_classes: int) -> TransformerStudent:
+        return TransformerStudent(self._member(arch), num_classes)
+
+    def cost(self, arch: StudentArch, num_classes: int) -> Cost:
+        return network_cost(arch, num_classes)
+
+    def input_size(self) -> Sequence[int]:
+        return (SEQ_LEN,)
+
+    def __len__(self) -> int:
+        return len(self._archs)
+
+    def index(self, arch: StudentArch) -> int:
+        return self._index[self._member(arch)]
+
+    def arch_at(self, index: int) -> StudentArch:
+        if not 0 <= index < len(self._archs):
+            raise ValueError(f"{self.name} index {index} is out of range 0..{len(self._archs) - 1}")
+        return self._archs[index]
+
+
+def _register(size: str) -> None:
+    def factory() -> AutoDistilSpace:
+        return AutoDistilSpace(size)
+
+    factory.__doc__ = f"AutoDistil's {size} sub-space."
+    SPACES.register(SPACE_PREFIX + size, factory)
+
+
+for _size in SUBSPACES:
+    _register(_size)
