@@ -150,5 +150,6 @@ def _load_weights(net: nn.Module, path: Path, name: str) -> None:
         raise ValueError(f"teacher weights {path} do not fit teacher {name!r}: {'; '.join(details)}")
     net.load_state_dict(state)
 
+
 # The Transformer teacher of the AutoDistil spaces registers itself here.
 from .lm import _teacher as _lm_teacher  # noqa: E402,F401

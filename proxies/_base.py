@@ -53,6 +53,9 @@ class Proxy(abc.ABC):
     #: (no gradient into the backbone) and ``student.classifier``: the batched engine can then run many
     #: students' forward passes at once and hand each proxy a student whose features are precomputed.
     feature_only: ClassVar[bool] = False
+    #: The inputs of the networks it can score: ``image`` (convolutional students) and ``tokens``
+    #: (Transformer students of a text space); the scorer refuses a proxy for a space it does not fit.
+    input_kinds: ClassVar[tuple[str, ...]] = ("image", "tokens")
     #: A one-line description for ``bench proxies`` and tables, with the paper it comes from.
     description: ClassVar[str] = ""
 

@@ -86,6 +86,7 @@ class TransformerProxy(Proxy):
     """A proxy reading the teacher's last-layer relations, attention and hidden states on the batch."""
 
     needs_teacher = True
+    input_kinds = ("tokens",)
 
     def prepare_teacher(self, teacher: FeatureNetwork, inputs: ProxyInputs) -> TeacherSide:
         with torch.no_grad():
@@ -120,8 +121,8 @@ class SuperLMLoss(TransformerProxy):
         return self._nets[key]
 
     def score(self, student: FeatureNetwork, inputs: ProxyInputs) -> float:
-        net = _transformer(student, "student")
         teacher = self.teacher_side(inputs)
+        net = _transformer(student, "student")
         self.superlm(space_of(net)).inherit(net)
         with torch.no_grad():
             features = net.forward_features(inputs.images)
@@ -133,6 +134,7 @@ class SuperLMLoss(TransformerProxy):
 class NonEmbeddingParams(Proxy):
     description = "parameters of the Transformer layers (without the embeddings, pooler and classifier)"
     needs_data = False
+    input_kinds = ("tokens",)
 
     def score(self, student: FeatureNetwork, inputs: ProxyInputs) -> float:
         return float(non_embedding_params(_transformer(student, "student").arch))

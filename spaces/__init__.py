@@ -23,8 +23,7 @@ def list_spaces(pattern: str = "*") -> list[str]:
 
 
 # Importing a space's package registers it.
-from . import nb201, resnet_s1  # noqa: E402,F401
-from . import autodistil  # noqa: E402,F401
+from . import autodistil, nb201, resnet_s1  # noqa: E402,F401
 
 __all__ = [
     "SPACES",

@@ -198,8 +198,9 @@ def test_every_proxy_scores_a_student(s1, data_root):
     config = ScoringConfig(
         space="resnet_s1", dataset="cifar10", batch_size=8, teacher="resnet20", seed=0, data_root=str(data_root)
     )
-    records = Scorer(config, PROXIES.names()).score(s1.parse("111"), PROXIES.names())
-    assert set(records) == set(PROXIES.names())
+    names = [n for n in PROXIES.names() if "image" in PROXIES.create(n).input_kinds]
+    records = Scorer(config, names).score(s1.parse("111"), names)
+    assert set(records) == set(names)
     for name, record in records.items():
         assert record.status == OK, f"{name}: {record.error}"
         assert math.isfinite(record.score), name

@@ -29,7 +29,7 @@ from ._glue import TASKS, read_task
 WIKI_FILE = Path("text") / "enwiki-sample-pages.xml.bz2"
 HELD_OUT_EVERY = 10
 SPLITS = ("train", "heldout")
-_CORPUS_VERSION = 1
+_CORPUS_VERSION = 2
 
 
 def strip_markup(text: str) -> str:
@@ -58,7 +58,8 @@ def strip_markup(text: str) -> str:
         if not line or line.startswith(("=", "|", "!", "{", "}")):
             continue
         lines.append(re.sub(r"^[*#:;]+\s*", "", line))
-    return re.sub(r"[ \t]+", " ", "\n".join(lines)).strip()
+    text = re.sub(r"[ \t]+", " ", "\n".join(lines))
+    return re.sub(r" ([.,;:!?)])", r"\1", text).strip()  # a removed template or reference leaves no gap
 
 
 def wiki_articles(path: str | os.PathLike) -> Iterator[str]:

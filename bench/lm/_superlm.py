@@ -103,7 +103,10 @@ def train_superlm(
     path = checkpoint_path(space, out)
     corpus = corpus or load_corpus(data_root, seq_len=settings.seq_len)
     teacher = teacher_network().to(dev)
-    net = SuperLM.from_teacher(space, teacher_state(), TEACHER_ARCH.layers).to(dev)
+    # Seeded and forked: the (unused) classifier is drawn the same on every run, and the caller's RNG is left alone.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        net = SuperLM.from_teacher(space, teacher_state(), TEACHER_ARCH.layers).to(dev)
     optimizer = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     start, history = 0, []
     if resume and path.is_file():
@@ -138,10 +141,10 @@ def train_superlm(
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
         history.append(total)
-        if on_step is not None:
-            on_step(step + 1, total)
         if (step + 1) % checkpoint_every == 0 and step + 1 < settings.steps:
             _save(path, net, optimizer, step + 1, settings, history)
+        if on_step is not None:
+            on_step(step + 1, total)
     seconds = time.perf_counter() - begin
     if start < settings.steps or not path.is_file():
         _save(path, net, optimizer, max(start, settings.steps), settings, history)

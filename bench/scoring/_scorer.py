@@ -49,6 +49,13 @@ class Scorer:
             raise ValueError(f"batch size must be positive, got {config.batch_size}")
         self.num_classes = self.space.num_classes[config.dataset]
         self.proxies: dict[str, Proxy] = {name: get_proxy(name) for name in proxies}
+        kind = getattr(self.space, "input_kind", "image")
+        for name, proxy in self.proxies.items():
+            if kind not in proxy.input_kinds:
+                raise ValueError(
+                    f"proxy {name!r} scores networks of {' or '.join(proxy.input_kinds)} inputs, and space "
+                    f"{config.space!r} takes {kind} inputs"
+                )
         needs_teacher = [n for n, p in self.proxies.items() if p.needs_teacher]
         if needs_teacher and not config.teacher:
             from ..teachers import TEACHERS
