@@ -253,7 +253,16 @@ def score_command(
         from ..teachers import describe_teacher
 
         name = aware[0].config.teacher
-        weights = f"trained weights {teacher_weights}" if teacher_weights else "random weights"
+        from ..teachers import TEACHERS
+
+        pretrained = getattr(TEACHERS.factory(name), "pretrained", False)
+        weights = (
+            f"trained weights {teacher_weights}"
+            if teacher_weights
+            else "pretrained"
+            if pretrained
+            else "random weights"
+        )
         console.print(f"teacher: {name} ({weights}): {describe_teacher(name, dataset)}", highlight=False)
 
     counts: dict[str, Counter[str]] = defaultdict(Counter)

@@ -76,5 +76,7 @@ def minilm_l6(*, space: str, dataset: str, num_classes: int) -> TransformerStude
     return teacher_network(num_classes)
 
 
+minilm_l6.pretrained = True  # type: ignore[attr-defined]  # its weights come with it, not from a seed
+
 for _space in ("autodistil-base", "autodistil-small", "autodistil-tiny"):
     DEFAULT_TEACHERS.setdefault(_space, TEACHER_NAME)

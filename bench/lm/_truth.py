@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..ground_truth import GROUND_TRUTHS, CSVGroundTruth
+from ..ground_truth import DEFAULT_GROUND_TRUTHS, GROUND_TRUTHS, CSVGroundTruth
 from ._ground_truth import default_table_path
 
 
@@ -19,3 +19,7 @@ class AutoDistilGroundTruth(CSVGroundTruth):
             "glue_avg" if "glue_avg" in next(iter(self._tables.values())).columns else self.default_metric
         )
         self.name = "autodistil" if arg is None else f"autodistil:{self.path}"
+
+
+for _space in ("autodistil-base", "autodistil-small", "autodistil-tiny"):
+    DEFAULT_GROUND_TRUTHS.setdefault(_space, ("autodistil",))
