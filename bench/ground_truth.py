@@ -18,6 +18,7 @@ canonical arch string), one column per metric.
 from __future__ import annotations
 
 import abc
+import json
 import os
 from pathlib import Path
 from typing import ClassVar
@@ -307,6 +308,43 @@ class DisWOTS1GroundTruth(GroundTruth):
     def table(self, dataset: str) -> pd.DataFrame:
         self.check_dataset(dataset)
         return self._table
+
+
+@GROUND_TRUTHS.register("kd")
+class KDGroundTruth(GroundTruth):
+    """A distillation benchmark's table (``bench kd-bench --out PATH``): vanilla and KD test accuracy and the
+    gain of each trained student; ``kd_acc`` by default. The recipe that made it is read from the
+    ``<name>.recipe.json`` written beside it and named in every table built on it."""
+
+    default_metric = "kd_acc"
+    METRICS = ("kd_acc", "vanilla_acc", "gain")
+
+    def __init__(self, *, arg: str | None = None, space: str = "nb201", data_root=None) -> None:
+        if not arg:
+            raise ValueError("ground truth 'kd' needs the table bench kd-bench wrote: kd:PATH")
+        self.space = space
+        self.path = Path(arg).expanduser()
+        if not self.path.is_file():
+            raise FileNotFoundError(f"distillation table {self.path} does not exist (bench kd-bench --out writes it)")
+        frame = pd.read_csv(self.path)
+        missing = [c for c in ("arch", "dataset", *self.METRICS) if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{self.path} is not a kd-bench table: columns {', '.join(missing)} are missing")
+        canonical = CSVGroundTruth._canonical_arch(space)
+        frame = frame.assign(arch=frame["arch"].astype(str).map(canonical))
+        self._tables = {
+            str(ds): group.set_index("arch")[list(self.METRICS)].astype(float) for ds, group in frame.groupby("dataset")
+        }
+        recipe_path = self.path.with_name(self.path.stem + ".recipe.json")
+        self.recipe: dict = json.loads(recipe_path.read_text()) if recipe_path.is_file() else {}
+        recipe_hash = self.recipe.get("recipe_hash")
+        self.name = f"kd:{self.path}" + (f" (recipe {recipe_hash})" if recipe_hash else "")
+
+    def datasets(self) -> list[str]:
+        return list(self._tables)
+
+    def table(self, dataset: str) -> pd.DataFrame:
+        return self._tables[self.check_dataset(dataset)]
 
 
 # The AutoDistil table (bench.lm) registers the source "autodistil".

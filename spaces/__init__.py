@@ -8,7 +8,7 @@ Adding a space is one package that registers a factory with :data:`SPACES`::
 and one import line below.
 """
 
-from ._base import ArchInfo, Cost, FeatureNetwork, Features, SearchSpace, StackedNetwork
+from ._base import ArchInfo, Cost, FeatureNetwork, Features, PackedNetwork, SearchSpace, StackedNetwork
 from ._catalog import SPACES
 from ._registry import Registry, UnknownNameError
 
@@ -31,6 +31,7 @@ __all__ = [
     "Cost",
     "FeatureNetwork",
     "Features",
+    "PackedNetwork",
     "Registry",
     "SearchSpace",
     "StackedNetwork",

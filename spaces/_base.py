@@ -55,6 +55,17 @@ class StackedNetwork(Protocol):
     def classifier_of(self, student: int) -> nn.Linear: ...
 
 
+class PackedNetwork(Protocol):
+    """Several networks trained as one module: its parameters are theirs, packed, and the gradient of a sum
+    of per-network losses is each network's own gradient."""
+
+    def forward_features(self, images: torch.Tensor) -> list[Features]: ...
+
+    def unpack(self) -> list[FeatureNetwork]:
+        """The networks, their weights (and BatchNorm statistics) set from the packed module."""
+        ...
+
+
 @dataclass(frozen=True)
 class Cost:
     """Size of one network: parameters (count) and FLOPs for one input image (multiply-add = 2)."""
@@ -143,6 +154,11 @@ class SearchSpace(abc.ABC, Generic[ArchT]):
         :meth:`build` and the initialisation scheme ``init`` give it; None also when ``init`` cannot be
         reproduced.
         """
+        return None
+
+    def packed(self, networks: Sequence[FeatureNetwork]) -> PackedNetwork | None:
+        """Networks this space built, packed into one module that trains them together, or None where the
+        space has no such implementation (trainers then step through the networks one by one)."""
         return None
 
     def input_size(self) -> Sequence[int]:

@@ -1,6 +1,7 @@
 """The ``bench`` command line. Each module adds its commands to :data:`app`."""
 
 from . import (
+    _distill,  # noqa: F401
     _info,  # noqa: F401  (registers commands)
     _lm,  # noqa: F401
     _report,  # noqa: F401

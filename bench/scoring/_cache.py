@@ -158,6 +158,16 @@ class ScoreCache:
                 with contextlib.suppress(IntegrityError):
                     conn.execute(sa.insert(_scores).values(key=key, **values))
 
+    def touch(self, config: str, pairs: Iterable[tuple[str, str]]) -> None:
+        """Renew this worker's claims on (arch, proxy) pairs: a heartbeat for work that outlasts ``stale_after``."""
+        keys = [score_key(config, a, p) for a, p in pairs]
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(_scores)
+                .where(_scores.c.key.in_(keys), _scores.c.owner == self.owner, _scores.c.status == RUNNING)
+                .values(updated=time.time())
+            )
+
     def release(self, config: str, arch: str, proxy: str) -> None:
         """Drop this worker's unfinished claim (e.g. when it is interrupted)."""
         key = score_key(config, arch, proxy)

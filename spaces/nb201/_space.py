@@ -12,6 +12,7 @@ from spaces._catalog import SPACES
 
 from . import _genotype as g
 from ._network import NB201Network, network_cost
+from ._packed import PackedNB201
 from ._stacked import SCHEMES, StackedNB201, initial_parameters
 
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
@@ -66,6 +67,9 @@ class NB201Space(SearchSpace[g.Genotype]):
             return None
         params = [initial_parameters(a, num_classes, seed, init) for a, seed in zip(archs, seeds)]
         return StackedNB201(archs, params, device=device)
+
+    def packed(self, networks):
+        return PackedNB201(networks)
 
     def __len__(self) -> int:
         return g.NUM_ARCHS
