@@ -326,9 +326,7 @@ def distill_report_command(
     ] = None,
     max_params: Annotated[float | None, typer.Option(help="Parameter budget of the students.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the tables.")] = Path("results/distillation"),
-    formats: Annotated[
-        str, typer.Option("--format", help="Comma-separated: latex, markdown, csv.")
-    ] = "latex,md,csv",
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: latex, md, csv.")] = "latex,md,csv",
     data_root: DataRootOption = None,
 ) -> None:
     """The distillation result table: the student each proxy picks under a budget, its params, FLOPs,
