@@ -14,6 +14,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if not (DATA_ROOT / "cifar10").is_dir():
         raise pytest.UsageError(f"the tests read real data from {DATA_ROOT}; set BENCH_DATA_ROOT to the shared data")
     os.environ.setdefault("BENCH_DATA_ROOT", str(DATA_ROOT))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        # One thread per test worker: workers x threads beyond the cores makes every kernel wait on others.
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
