@@ -29,6 +29,12 @@ from spaces import Features, get_space
 runner = CliRunner()
 SMALL = dict(batch_size=32, lr=0.05, train_images=256, test_images=200)
 S1_STUDENTS = ("111", "113", "131")
+# Two cheap NAS-Bench-201 cells (one 1x1 convolution each), so that packing and resuming stay fast on a CPU.
+NB201_PAIR = [
+    "|nor_conv_1x1~0|+|skip_connect~0|avg_pool_3x3~1|+|skip_connect~0|none~1|avg_pool_3x3~2|",
+    "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|none~0|skip_connect~1|nor_conv_1x1~2|",
+]
+TINY = dict(batch_size=32, lr=0.05, train_images=128, test_images=100)
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +169,8 @@ def test_kd_moves_the_students_logits_toward_the_teachers(teacher_file, data_roo
 
 
 def test_resume_restores_the_exact_state(tmp_path, data_root):
-    recipe = Recipe(epochs=2, **SMALL)
-    space = get_space("nb201")
-    archs = [space.to_str(space.arch_at(i)) for i in (1000, 9000)]
+    recipe = Recipe(epochs=2, **TINY)
+    archs = NB201_PAIR
     straight, uninterrupted = train_architectures("nb201", archs, recipe, data_root=data_root)
     path = tmp_path / "checkpoint.pt"
     _, partial = train_architectures("nb201", archs, recipe, data_root=data_root, checkpoint=path, stop_after=1)
@@ -177,7 +182,7 @@ def test_resume_restores_the_exact_state(tmp_path, data_root):
         for (name, a), b in zip(net.state_dict().items(), ref.state_dict().values()):
             assert torch.equal(a, b), name
     with pytest.raises(ValueError, match="belongs to another run"):
-        train_architectures("nb201", archs, Recipe(epochs=3, **SMALL), data_root=data_root, checkpoint=path)
+        train_architectures("nb201", archs, Recipe(epochs=3, **TINY), data_root=data_root, checkpoint=path)
 
 
 def test_packed_students_train_exactly_as_alone():
@@ -212,9 +217,8 @@ def test_packed_students_train_exactly_as_alone():
 def test_packed_training_matches_training_one_by_one(data_root):
     # Exact in float64 (above). In float32 rounding differs, and early training amplifies it as much as a
     # change of thread count does, so this checks the trainer's packed path end to end, loosely.
-    recipe = Recipe(epochs=1, **SMALL)
-    space = get_space("nb201")
-    archs = [space.to_str(space.arch_at(i)) for i in (77, 4321)]
+    recipe = Recipe(epochs=1, **TINY)
+    archs = NB201_PAIR
     initial = seeded_students("nb201", archs, recipe)
     packed, a = train_architectures("nb201", archs, recipe, data_root=data_root)
     alone, b = train_architectures("nb201", archs, recipe, data_root=data_root, pack=False)
