@@ -154,7 +154,9 @@ class PackedNB201(nn.Module):
                     if n == k:
                         acc = out if acc is None else acc + out
                     else:
-                        acc = (x.new_zeros(b, k, c, h, w) if acc is None else acc).index_add(1, index, out)
+                        # Under autocast ops may return different dtypes; index_add needs one.
+                        base = x.new_zeros(b, k, c, h, w, dtype=out.dtype) if acc is None else acc
+                        acc = base.index_add(1, index, out.to(base.dtype))
             # A node fed only by `none` edges is all zeros, as NAS-Bench-201's Zero op makes it.
             nodes.append(x.new_zeros(b, k, c, h, w) if acc is None else acc)
         return nodes[3].reshape(b, k * c, h, w)
