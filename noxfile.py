@@ -71,6 +71,13 @@ def sampler_overhead(session: nox.Session) -> None:
     session.run("python", "benchmarks/sampler_overhead.py", "--bare", *session.posargs, env=_env())
 
 
+@nox.session
+def train_speed(session: nox.Session) -> None:
+    """Training epochs: a DataLoader loop against the trainer, one student and packed, side by side."""
+    _install(session)
+    session.run("python", "benchmarks/train_speed.py", *session.posargs, env=_env())
+
+
 REPRODUCE = Path("results") / "reproduce"
 
 
