@@ -22,12 +22,13 @@ from bench.lm import (
     glue_metrics,
     read_task,
     strip_markup,
+    teacher_state,
     text_proxy_batch,
     wiki_articles,
 )
 from bench.lm import _ground_truth as gt_module
 from spaces import get_space
-from spaces.autodistil import SUPERLM_DIR_ENV, StudentArch, TransformerStudent
+from spaces.autodistil import SUPERLM_DIR_ENV, StudentArch, SuperLM, TransformerStudent
 
 runner = CliRunner()
 TINY = "autodistil-tiny"
@@ -174,3 +175,27 @@ def test_cli_search_and_score_with_the_superlm(tmp_path, monkeypatch, data_root)
     assert score.exit_code == 0, score.output
     frame = pd.read_csv(scores)
     assert (frame["status"] == "ok").all() and len(frame) == 6
+
+
+def test_cli_ground_truth_and_compare(tmp_path, monkeypatch, data_root):
+    budget = ["--finetune-steps", "1", "--finetune-batch-size", "2", "--glue-seq-len", "16", "--dev-limit", "4",
+              "--tasks", "rte", "--device", "cpu", "--data-root", data_root]  # fmt: skip
+    table = tmp_path / "gt.csv"
+    made = invoke("superlm", "ground-truth", "--space", TINY, "--arch", "L1_H64_A2_R1.5", "--distil-steps", "0",
+                  "--heldout-size", "2", "--out", table, *budget)  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert pd.read_csv(table)["arch"].unique().tolist() == ["L1_H64_A2_R1.5"]
+    monkeypatch.setenv(SUPERLM_DIR_ENV, str(tmp_path / "superlm"))
+    missing = invoke("superlm", "compare", "--arch", f"{TINY}:0", "--out", tmp_path / "cmp", *budget)
+    assert missing.exit_code == 2 and "bench superlm train --space autodistil-tiny" in missing.stderr
+    path = tmp_path / "superlm" / TINY / "superlm.pt"
+    path.parent.mkdir(parents=True)
+    torch.save({"space": TINY, "arch": "L4_H160_A6_R3.0", "step": 3,
+                "model": SuperLM.from_teacher(TINY, teacher_state(), 6).state_dict()}, path)  # fmt: skip
+    compared = invoke("superlm", "compare", "--arch", f"{TINY}:0", "--truncated", "1", "--out", tmp_path / "cmp",
+                      *budget)  # fmt: skip
+    assert compared.exit_code == 0, compared.output
+    rows = pd.read_csv(tmp_path / "cmp" / "autodistil_compare.csv", comment="#")
+    assert rows["arch"].tolist() == ["L6_H384_A12_R4.0", "L1_H384_A12_R4.0", "L1_H64_A2_R1.5"]
+    assert {"params_m", "gflops", "rte_acc", "glue_avg"} <= set(rows.columns)
+    assert (tmp_path / "cmp" / "autodistil_compare.tex").read_text().count("\\num") > 5

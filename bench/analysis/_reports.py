@@ -48,16 +48,28 @@ def _teacher(run: ScoreRun) -> str:
     name = run.meta.get("teacher")
     if not name:
         return "none"
-    weights = "trained weights " + run.meta["teacher_weights"] if run.meta.get("teacher_weights") else "random weights"
+    from ..teachers import TEACHERS
+
+    pretrained = name in TEACHERS and getattr(TEACHERS.factory(name), "pretrained", False)
+    weights = "pretrained" if pretrained else "random weights"
+    if run.meta.get("teacher_weights"):
+        weights = "trained weights " + run.meta["teacher_weights"]
     return f"{name} ({weights}, for the teacher-aware proxies)"
 
 
 def describe_scoring(runs: Sequence[ScoreRun]) -> str:
     """One sentence naming what made the scores: space, dataset, batch size, teacher, initialisation, seeds."""
+    from spaces import SPACES, get_space
+
     teacher = ", ".join(dict.fromkeys(_teacher(r) for r in runs))
+    text = all(
+        r.meta.get("space") in SPACES and getattr(get_space(r.meta["space"]), "input_kind", "image") == "tokens"
+        for r in runs
+    )
     return (
         f"Scores on {_values(runs, 'space')} / {_values(runs, 'dataset')}, one batch of {_values(runs, 'batch_size')} "
-        f"images, teacher {teacher}, init {_values(runs, 'init')}, seed(s) {_values(runs, 'seed')}."
+        f"{'sequences' if text else 'images'}, teacher {teacher}, init {_values(runs, 'init')}, "
+        f"seed(s) {_values(runs, 'seed')}."
     )
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ._app import DataRootOption, app, command, console
+
+if TYPE_CHECKING:
+    from spaces.autodistil import StudentArch
+
+    from ..lm import FinetuneSettings
 
 superlm_app = typer.Typer(
     help="AutoDistil: SuperLM training, the distilled-student ground truth and GLUE comparisons.",
@@ -102,7 +107,9 @@ def train_command(
     console.print(f"step {result.steps} saved to {result.path} ({done} new steps{rate}{last})", highlight=False)
 
 
-def _finetune_settings(steps: int, batch_size: int, lr: float, seq_len: int, dev_limit: int | None, seed: int):
+def _finetune_settings(
+    steps: int, batch_size: int, lr: float, seq_len: int, dev_limit: int | None, seed: int
+) -> FinetuneSettings:
     from ..lm import FinetuneSettings
 
     return FinetuneSettings(
@@ -267,7 +274,7 @@ def compare_command(
         console.print(f"wrote {path}", highlight=False)
 
 
-def _parse(space: str, name: str):
+def _parse(space: str, name: str) -> StudentArch:
     from spaces import get_space
 
     sp = get_space(space)
