@@ -378,3 +378,17 @@ def test_cli_trains_a_teacher_and_distils_with_clear_errors(tmp_path, teacher_fi
     assert wrong.exit_code == 2 and "trained on cifar10, not on cifar100" in wrong.stderr
     missing = runner.invoke(app, ["kd-bench", "--teacher", str(tmp_path / "none.pt"), "--sample", "2", *common])
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
+
+
+def test_a_heartbeat_keeps_a_long_claim_from_being_taken_over(tmp_path):
+    import time
+
+    url = f"sqlite:///{tmp_path / 'claims.db'}"
+    worker, other = ScoreCache(url, stale_after=1.0), ScoreCache(url, stale_after=1.0)
+    assert worker.claim("t1", "111", "train:ce")
+    time.sleep(0.6)
+    worker.touch("t1", [("111", "train:ce")])
+    time.sleep(0.6)
+    assert not other.claim("t1", "111", "train:ce")  # renewed 0.6 s ago: still the worker's
+    time.sleep(1.1)
+    assert other.claim("t1", "111", "train:ce")  # silent for longer than stale_after: taken over

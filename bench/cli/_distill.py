@@ -75,7 +75,7 @@ def _progress(description: str) -> Iterator:
         task = progress.add_task(description, total=None, stats="")
 
         def update(step: int, total: int, stats: dict[str, float]) -> None:
-            text = f"epoch {int(stats['epoch'])} loss {stats['loss']:.3f}"
+            text = f"epoch {int(stats['epoch'])} loss {stats['loss']:.3f} train acc {stats['acc']:.1f}%"
             progress.update(task, completed=step, total=total, stats=text)
 
         yield update

@@ -3,9 +3,9 @@
 Work is (architecture, mode) pairs, mode being the vanilla recipe or the distillation recipe. Workers
 share a SQL storage (SQLite on one machine, PostgreSQL across machines) through
 :class:`bench.scoring.ScoreCache`: a worker claims up to ``group_size`` pending students of one mode,
-trains them together (packed where the space allows), stores each final test accuracy and renews its claim
-every epoch, so a dead worker's students are taken over and a live one's never are. Each group checkpoints
-every epoch under the work folder, so a restarted worker that claims the same group resumes it. When no
+trains them together (packed where the space allows), stores each final test accuracy and renews its
+claims every half minute, so a dead worker's students are taken over and a live one's never are. Each group
+checkpoints every epoch under the work folder, so a restarted worker that claims the same group resumes it. When no
 work is left, the results are written as a ground-truth table (``bench correlate -g kd:PATH``) beside the
 full recipe.
 """
@@ -34,6 +34,8 @@ from ._run import train_architectures
 VANILLA = "vanilla"
 KD = "kd"
 MODES = (VANILLA, KD)
+#: How often a training worker renews its claims; ``stale_after`` must be well above it.
+HEARTBEAT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,21 @@ def _log(bench: KDBench, entry: dict[str, object]) -> None:
     bench.workdir.mkdir(parents=True, exist_ok=True)
     with open(bench.workdir / "trained.jsonl", "a") as log:
         log.write(json.dumps(entry) + "\n")
+
+
+class _Heartbeat:
+    """Renews a worker's claims while it trains (at most every ``HEARTBEAT_SECONDS``), and reports progress."""
+
+    def __init__(self, cache: ScoreCache, config: str, pairs: list[tuple[str, str]], progress=None) -> None:
+        self.cache, self.config, self.pairs, self.progress = cache, config, pairs, progress
+        self.last = time.monotonic()
+
+    def beat(self, step: int, total: int, stats: dict[str, float]) -> None:
+        if time.monotonic() - self.last > HEARTBEAT_SECONDS:
+            self.cache.touch(self.config, self.pairs)
+            self.last = time.monotonic()
+        if self.progress is not None:
+            self.progress(step, total, stats)
 
 
 def _claim_group(cache: ScoreCache, bench: KDBench) -> tuple[str, list[str]] | None:
@@ -142,12 +159,7 @@ def run_worker(
             on_group(mode, archs)
         config, proxy = bench.config(mode), bench.proxy(mode)
 
-        def heartbeat(step: int, total: int, stats: dict[str, float], _c=config, _p=proxy, _a=archs) -> None:
-            if step % 20 == 0:
-                cache.touch(_c, [(a, _p) for a in _a])
-            if progress is not None:
-                progress(step, total, stats)
-
+        heartbeat = _Heartbeat(cache, config, [(a, proxy) for a in archs], progress)
         tic = time.perf_counter()
         try:
             _, result = train_architectures(
@@ -159,7 +171,7 @@ def run_worker(
                 checkpoint=_group_checkpoint(bench, mode, archs),
                 amp=amp,
                 channels_last=channels_last,
-                progress=heartbeat,
+                progress=heartbeat.beat,
             )
             seconds = (time.perf_counter() - tic) / len(archs)
             records = [

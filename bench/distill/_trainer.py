@@ -26,6 +26,7 @@ from ._losses import objective
 from ._recipe import Recipe
 
 CHECKPOINT_FORMAT = 1
+PROGRESS_EVERY = 10
 
 
 @dataclass
@@ -188,10 +189,14 @@ def train(
                 loss_sum += losses.detach() * len(labels)
                 correct += torch.stack([(f.logits.argmax(1) == labels).sum() for f in features])
             seen += len(labels)
-            if progress is not None:
-                progress(
-                    epoch * steps_per_epoch + step + 1, total_steps, {"loss": float(losses.mean()), "epoch": epoch + 1}
-                )
+            # Reading a value back waits for the device: only every few steps, not every step.
+            if progress is not None and ((step + 1) % PROGRESS_EVERY == 0 or step + 1 == steps_per_epoch):
+                stats = {
+                    "epoch": epoch + 1,
+                    "loss": float(loss_sum.mean()) / seen,
+                    "acc": 100.0 * float(correct.mean()) / seen,
+                }
+                progress(epoch * steps_per_epoch + step + 1, total_steps, stats)
         nets = group.unpack()
         test_acc = evaluate(nets, test_data, amp=amp)
         result.history.append(
