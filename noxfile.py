@@ -72,6 +72,13 @@ def sampler_overhead(session: nox.Session) -> None:
 
 
 @nox.session
+def autodistil_speed(session: nox.Session) -> None:
+    """SuperLM steps per second per AutoDistil sub-space and GLUE fine-tuning time per task."""
+    _install(session)
+    session.run("python", "benchmarks/autodistil_speed.py", *session.posargs, env=_env())
+
+
+@nox.session
 def train_speed(session: nox.Session) -> None:
     """Training epochs: a DataLoader loop against the trainer, one student and packed, side by side."""
     _install(session)

@@ -3,8 +3,7 @@
 - ``superlm`` (AutoDistil, Xu et al. 2022): minus the held-out relation-distillation loss of the student
   with the weights it inherits from its sub-space's trained SuperLM (``bench superlm train``); search
   without retraining. The checkpoint is read from ``$BENCH_SUPERLM_DIR/<space>/superlm.pt`` (default
-  ``results/superlm``). Score caches are keyed without the checkpoint: use a fresh ``--cache`` after
-  retraining a SuperLM.
+  ``results/superlm``); score-cache keys of these spaces include the checkpoint's content hash.
 - ``nonembed_params``: parameters outside the embeddings (Transformer size without the vocabulary table).
 - ``minilm_init``: minus the same relation loss (Q-Q, K-K, V-V of the last layer, 12 relation heads)
   for the randomly initialised student, DisWOT's idea of similarity at initialisation, with MiniLM's terms.

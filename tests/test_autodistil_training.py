@@ -176,3 +176,16 @@ def test_the_scorer_feeds_token_batches(data_root):
     assert all(r.status == OK for r in records.values()), {k: r.error for k, r in records.items()}
     with pytest.raises(ValueError, match="'corpus' has no labels"):
         Scorer(ScoringConfig(space=TINY, dataset="corpus", batch_size=4), ["grad_norm"]).inputs()
+
+
+def test_score_keys_follow_the_superlm_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv(SUPERLM_DIR_ENV, str(tmp_path))
+    config = ScoringConfig(space=TINY, dataset="corpus")
+    without = config.key()
+    path = tmp_path / TINY / "superlm.pt"
+    path.parent.mkdir()
+    torch.save({"weights": torch.zeros(2)}, path)
+    first = config.key()
+    torch.save({"weights": torch.ones(2)}, path)  # retrained: its superlm scores must not come from the cache
+    assert len({without, first, config.key()}) == 3
+    assert "inherited_weights" not in ScoringConfig(space="nb201").key_fields()

@@ -38,7 +38,7 @@ class ScoringConfig:
             path = Path(weights)
             # Name weights by content, so moving the file keeps its scores and retraining invalidates them.
             weights = hashlib.sha1(path.read_bytes()).hexdigest()[:16] if path.is_file() else weights
-        return {
+        fields: dict[str, object] = {
             "space": self.space,
             "dataset": self.dataset,
             "batch_size": self.batch_size,
@@ -47,6 +47,13 @@ class ScoringConfig:
             "teacher_weights": weights,
             "init": self.init,
         }
+        from spaces import SPACES, get_space
+
+        # A space whose students inherit trained weights (AutoDistil's SuperLMs) names them by content too.
+        inherited = getattr(get_space(self.space), "inherited_weights_key", None) if self.space in SPACES else None
+        if inherited is not None:
+            fields["inherited_weights"] = inherited()
+        return fields
 
     def key(self) -> str:
         """A short stable hash of :meth:`key_fields`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ from spaces._catalog import SPACES
 
 from ._arch import SEQ_LEN, SUBSPACES, Grid, StudentArch, parse_arch_str, to_arch_str
 from ._network import TransformerStudent, network_cost
-from ._superlm import SPACE_PREFIX
+from ._superlm import SPACE_PREFIX, checkpoint_path
 
 #: Datasets of the token batches: ``corpus`` is the held-out split of the task-agnostic distillation corpus
 #: (no labels); the GLUE tasks give labelled sentences. Each has a two-way classifier head.
@@ -75,6 +76,18 @@ class AutoDistilSpace(SearchSpace[StudentArch]):
 
     def cost(self, arch: StudentArch, num_classes: int) -> Cost:
         return network_cost(arch, num_classes)
+
+    def inherited_weights_key(self) -> str:
+        """The content hash of this sub-space's SuperLM checkpoint ("none" without one): part of score-cache
+        keys, so that retraining the SuperLM invalidates the ``superlm`` scores made with the old one."""
+        path = checkpoint_path(self.name)
+        if not path.is_file():
+            return "none"
+        digest = hashlib.sha1()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()[:16]
 
     def input_size(self) -> Sequence[int]:
         return (SEQ_LEN,)
