@@ -105,12 +105,12 @@ def _claim_group(cache: ScoreCache, bench: KDBench) -> tuple[str, list[str]] | N
         done = cache.get_many(config, bench.archs, [proxy])
         pending = [a for a in bench.archs if (a, proxy) not in done]
         won: list[str] = []
-        for start in range(0, len(pending), bench.group_size):
-            chunk = pending[start : start + bench.group_size - len(won)]
+        position = 0
+        while position < len(pending) and len(won) < bench.group_size:
+            chunk = pending[position : position + bench.group_size - len(won)]
+            position += len(chunk)
             got = cache.claim_many(config, [(a, proxy, None) for a in chunk])
             won += [a for a in chunk if (a, proxy) in got]
-            if len(won) == bench.group_size:
-                break
         # Claims whose worker died or went silent are taken over one by one.
         for arch in pending:
             if len(won) == bench.group_size:

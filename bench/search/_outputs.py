@@ -31,8 +31,11 @@ def trials_frame(study: optuna.Study, config: RunConfig) -> pd.DataFrame:
     trials = study.get_trials(deepcopy=False)
     retried_as = {int(t.user_attrs["retry_of"]): t.number for t in trials if "retry_of" in t.user_attrs}
     n_values = len(study.directions)
-    # Accuracies of other ground truths than NAS-Bench-201's (e.g. resnet_s1's ``vanilla_acc``) follow ``test_acc``.
-    other_truth = sorted({k for t in trials for k in trial_result(t) if k.endswith("_acc") and k not in TAIL_COLUMNS})
+    # Accuracies of other ground truths than NAS-Bench-201's (e.g. resnet_s1's ``vanilla_acc``, AutoDistil's GLUE
+    # average ``glue_avg``) follow ``test_acc``.
+    other_truth = sorted(
+        {k for t in trials for k in trial_result(t) if k.endswith(("_acc", "glue_avg")) and k not in TAIL_COLUMNS}
+    )
     tail = TAIL_COLUMNS[:2] + other_truth + TAIL_COLUMNS[2:]
     rows = []
     for t in trials:
