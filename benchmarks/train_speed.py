@@ -168,7 +168,7 @@ def main() -> None:
             network, loop, str(k), f"{seconds:.2f}", f"{seconds * 50000 / args.images:.1f}", f"{per_minute:.2f}",
             f"{ratio:.2f}x",
         )  # fmt: skip
-    Console().print(table)
+    Console(width=200).print(table)
     print(f"packed vs one-student trainer, student-epochs per minute: {(args.students / many) / (1 / one):.2f}x")
     print(f"packed vs {args.students} one by one in the same loop: {alone / many:.2f}x")
 
