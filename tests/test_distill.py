@@ -168,21 +168,24 @@ def test_kd_moves_the_students_logits_toward_the_teachers(teacher_file, data_roo
     assert divergence(distilled[0]) < 0.5 * divergence(vanilla[0])
 
 
-def test_resume_restores_the_exact_state(tmp_path, data_root):
+@pytest.mark.parametrize("pack", [True, False], ids=["packed", "one-by-one"])
+def test_resume_restores_the_exact_state(tmp_path, data_root, pack):
     recipe = Recipe(epochs=2, **TINY)
     archs = NB201_PAIR
-    straight, uninterrupted = train_architectures("nb201", archs, recipe, data_root=data_root)
+    straight, uninterrupted = train_architectures("nb201", archs, recipe, data_root=data_root, pack=pack)
     path = tmp_path / "checkpoint.pt"
-    _, partial = train_architectures("nb201", archs, recipe, data_root=data_root, checkpoint=path, stop_after=1)
+    _, partial = train_architectures(
+        "nb201", archs, recipe, data_root=data_root, checkpoint=path, stop_after=1, pack=pack
+    )
     assert len(partial.history) == 1
-    resumed, result = train_architectures("nb201", archs, recipe, data_root=data_root, checkpoint=path)
+    resumed, result = train_architectures("nb201", archs, recipe, data_root=data_root, checkpoint=path, pack=pack)
     assert result.resumed_from == 1
     assert [h.test_acc for h in result.history] == [h.test_acc for h in uninterrupted.history]
     for net, ref in zip(resumed, straight):
         for (name, a), b in zip(net.state_dict().items(), ref.state_dict().values()):
             assert torch.equal(a, b), name
     with pytest.raises(ValueError, match="belongs to another run"):
-        train_architectures("nb201", archs, Recipe(epochs=3, **TINY), data_root=data_root, checkpoint=path)
+        train_architectures("nb201", archs, Recipe(epochs=3, **TINY), data_root=data_root, checkpoint=path, pack=pack)
 
 
 def test_packed_students_train_exactly_as_alone():
@@ -220,7 +223,7 @@ def test_packed_training_matches_training_one_by_one(data_root):
     recipe = Recipe(epochs=1, **TINY)
     archs = NB201_PAIR
     initial = seeded_students("nb201", archs, recipe)
-    packed, a = train_architectures("nb201", archs, recipe, data_root=data_root)
+    packed, a = train_architectures("nb201", archs, recipe, data_root=data_root, pack=True)
     alone, b = train_architectures("nb201", archs, recipe, data_root=data_root, pack=False)
     for x, y, start in zip(packed, alone, initial):
         assert not torch.equal(x.classifier.weight, start.classifier.weight)

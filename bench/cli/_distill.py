@@ -41,7 +41,10 @@ AugmentOption = Annotated[bool, typer.Option("--augment/--no-augment", help="Ran
 DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")]
 AmpOption = Annotated[bool, typer.Option("--amp/--no-amp", help="bfloat16 autocast on CUDA.")]
 ChannelsLastOption = Annotated[bool, typer.Option("--channels-last/--no-channels-last", help="NHWC memory layout.")]
-PackOption = Annotated[bool, typer.Option("--pack/--no-pack", help="Train students packed into one module.")]
+PackOption = Annotated[
+    bool | None,
+    typer.Option("--pack/--no-pack", help="Train students packed into one module (default: on CUDA only)."),
+]
 LossOption = Annotated[str, typer.Option(help=f"Distillation loss: {', '.join(LOSSES[1:])}.")]
 TemperatureOption = Annotated[float, typer.Option(help="KD temperature.")]
 AlphaOption = Annotated[float, typer.Option(help="Weight of KD against cross-entropy (alpha KD + (1-alpha) CE).")]
@@ -138,7 +141,7 @@ def _train_students(
     device: str,
     amp: bool,
     channels_last: bool,
-    pack: bool,
+    pack: bool | None,
     data_root: Path | None,
     title: str,
 ) -> None:
@@ -189,7 +192,7 @@ def train_command(
     device: DeviceOption = "cpu",
     amp: AmpOption = False,
     channels_last: ChannelsLastOption = False,
-    pack: PackOption = True,
+    pack: PackOption = None,
     data_root: DataRootOption = None,
 ) -> None:
     """Train students vanilla (cross-entropy only), NAS-Bench-201's recipe by default; resumes from --out."""
@@ -225,7 +228,7 @@ def distill_command(
     device: DeviceOption = "cpu",
     amp: AmpOption = False,
     channels_last: ChannelsLastOption = False,
-    pack: PackOption = True,
+    pack: PackOption = None,
     data_root: DataRootOption = None,
 ) -> None:
     """Train students distilled from a trained teacher: KD, or KD plus DisWOT's, SP's or ICKD's feature term."""

@@ -84,13 +84,20 @@ def train_architectures(
     device: str = "cpu",
     data_root: str | os.PathLike | None = None,
     checkpoint: str | os.PathLike | None = None,
-    pack: bool = True,
+    pack: bool | None = None,
     amp: bool = False,
     channels_last: bool = False,
     stop_after: int | None = None,
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> tuple[list[FeatureNetwork], TrainResult]:
-    """Train ``archs`` of ``space`` together under ``recipe`` (see :func:`bench.distill.train`)."""
+    """Train ``archs`` of ``space`` together under ``recipe`` (see :func:`bench.distill.train`).
+
+    ``pack`` None packs the students where that pays: on CUDA, where a small network's loop is bound by
+    kernel launches. On a CPU, arithmetic bounds it and grouped convolutions measured slower than one
+    convolution per student (docs/distillation.md).
+    """
+    if pack is None:
+        pack = device.startswith("cuda")
     train_data, test_data = recipe_data(recipe, device, data_root)
     students = seeded_students(space, archs, recipe)
     result = train(
