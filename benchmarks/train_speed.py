@@ -18,6 +18,7 @@ Each configuration trains ``--epochs`` epochs after one warm-up epoch that is no
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import numpy as np
@@ -25,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
+from torch.utils._python_dispatch import TorchDispatchMode
 from torchvision import transforms
 
 from bench.data import DATASETS, load_split
@@ -113,6 +115,33 @@ def trainer_epoch_seconds(nets: list, args, device: torch.device, space: str | N
     return float(np.mean([log.seconds for log in result.history[1:]]))
 
 
+class _OperatorCount(TorchDispatchMode):
+    """Counts the ATen operators a block of code dispatches: on a GPU each is at least one kernel launch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.calls += 1
+        return func(*args, **(kwargs or {}))
+
+
+def operators_per_step(nets: list, packed: bool) -> int:
+    """ATen operators of one training step (forward, loss, backward, SGD step) of ``nets`` on 16 images."""
+    images, labels = torch.randn(16, 3, 32, 32), torch.arange(16) % 10
+    group = get_space("nb201").packed(nets) if packed else torch.nn.ModuleList(nets)
+    forward = group.forward_features if packed else lambda x: [n.forward_features(x) for n in group]
+    opt = torch.optim.SGD(group.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    for counting in (False, True):  # the first step creates the momentum buffers
+        with _OperatorCount() if counting else contextlib.nullcontext() as count:
+            loss = sum(F.cross_entropy(f.logits, labels) for f in forward(images))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return count.calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -124,6 +153,7 @@ def main() -> None:
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA) for the trainer")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--skip-resnet", action="store_true", help="leave ResNet-56 out")
+    parser.add_argument("--operators-only", action="store_true", help="only count operators per training step")
     args = parser.parse_args()
     device = torch.device(args.device)
     space = get_space("nb201")
@@ -132,6 +162,12 @@ def main() -> None:
     others = [space.to_str(space.arch_at(int(i))) for i in rng.choice(len(space), args.students - 1, replace=False)]
     group = [BEST_CELL, *others]
 
+    if not args.operators_only:
+        timings(args, device, recipe, group)
+    operator_counts(args, space, recipe, rng)
+
+
+def timings(args, device: torch.device, recipe: Recipe, group: list[str]) -> None:
     rows = []
     base = dataloader_epoch_seconds(seeded_students("nb201", [BEST_CELL], recipe)[0], args, device)
     rows.append(("NB201 best cell", "DataLoader loop", 1, base))
@@ -171,6 +207,22 @@ def main() -> None:
     Console(width=200).print(table)
     print(f"packed vs one-student trainer, student-epochs per minute: {(args.students / many) / (1 / one):.2f}x")
     print(f"packed vs {args.students} one by one in the same loop: {alone / many:.2f}x")
+
+
+def operator_counts(args, space, recipe: Recipe, rng: np.random.Generator) -> None:
+    # What a launch-bound GPU loop pays for: operators (kernel launches, at least) per training step.
+    single = operators_per_step(seeded_students("nb201", [BEST_CELL], recipe), packed=False)
+    ops = Table("students", "packed", "one by one", "packed per student", "fewer per student-step than 1 alone",
+                title=f"ATen operators per training step (one student alone: {single})")  # fmt: skip
+    for k in sorted({4, 8, 16, 32, args.students}):
+        archs = [
+            BEST_CELL,
+            *(space.to_str(space.arch_at(int(i))) for i in rng.choice(len(space), k - 1, replace=False)),
+        ]
+        packed_ops = operators_per_step(seeded_students("nb201", archs, recipe), packed=True)
+        alone_ops = operators_per_step(seeded_students("nb201", archs, recipe), packed=False)
+        ops.add_row(str(k), str(packed_ops), str(alone_ops), f"{packed_ops / k:.0f}", f"{single * k / packed_ops:.2f}x")
+    Console(width=200).print(ops)
 
 
 if __name__ == "__main__":

@@ -266,7 +266,7 @@ def kd_bench_command(
     train_images: TrainImagesOption = 0,
     test_images: TestImagesOption = 0,
     augment: AugmentOption = True,
-    group_size: Annotated[int, typer.Option(help="Students trained together by one worker.")] = 8,
+    group_size: Annotated[int, typer.Option(help="Students trained together by one worker.")] = 16,
     storage: Annotated[
         str | None, typer.Option(help="SQL URL shared by the workers (default: SQLite in --workdir).")
     ] = None,
