@@ -395,3 +395,10 @@ def test_a_heartbeat_keeps_a_long_claim_from_being_taken_over(tmp_path):
     assert not other.claim("t1", "111", "train:ce")  # renewed 0.6 s ago: still the worker's
     time.sleep(1.1)
     assert other.claim("t1", "111", "train:ce")  # silent for longer than stale_after: taken over
+
+
+def test_train_teacher_refuses_a_teacher_that_takes_no_images(tmp_path, data_root):
+    result = runner.invoke(app, ["train-teacher", "--model", "minilm-l6", "--epochs", "1", "--train-images", "64",
+                                 "--out", str(tmp_path / "t.pt"), "--data-root", str(data_root)])  # fmt: skip
+    assert result.exit_code == 2
+    assert "not an image classifier to train; choices: nb201-best, resnet110, resnet20, resnet56" in result.stderr

@@ -54,8 +54,11 @@ def test_stacked_features_equal_each_students_own(nb201, data_root):
             alone = built(nb201, arch, 10, seed, "default").forward_features(images)
             scale = alone.logits.abs().max()
             torch.testing.assert_close(together.logits[i], alone.logits, rtol=1e-4, atol=1e-5 * scale)
-            torch.testing.assert_close(together.pre_pool[i], alone.pre_pool, rtol=1e-4, atol=2e-4)
-            torch.testing.assert_close(together.embedding[i], alone.embedding, rtol=1e-4, atol=2e-4)
+            # Float32 summation order differs between grouped and single convolutions (and with the thread
+            # count); deep cells amplify it, so tolerances scale with each map's size.
+            pre_pool_scale = alone.pre_pool.abs().max()
+            torch.testing.assert_close(together.pre_pool[i], alone.pre_pool, rtol=1e-4, atol=2e-4 * pre_pool_scale)
+            torch.testing.assert_close(together.embedding[i], alone.embedding, rtol=1e-4, atol=2e-4 * pre_pool_scale)
             for ours, theirs in zip([s[i] for s in together.stages], alone.stages):
                 torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4 * theirs.abs().max())
             classifier = stacked.classifier_of(i)

@@ -16,7 +16,8 @@ def teacher(name: str, seed: int = 0, **kwargs) -> nn.Module:
 
 
 def test_registry_and_default():
-    assert TEACHERS.names() == ["nb201-best", "resnet110", "resnet20", "resnet56"]
+    # The image teachers; the Transformer part registers its own (minilm-l6).
+    assert {"nb201-best", "resnet110", "resnet20", "resnet56"} <= set(TEACHERS.names())
     assert default_teacher("nb201") == "resnet56"
     with pytest.raises(ValueError, match="no default teacher"):
         default_teacher("other")

@@ -116,6 +116,26 @@ def train_architectures(
     return students, result
 
 
+def _image_teacher(name: str, space: str, dataset: str, classes: int) -> FeatureNetwork:
+    """The registered teacher ``name``, built for images; ValueError naming the ones that are, otherwise."""
+
+    def build(teacher: str) -> FeatureNetwork | None:
+        try:
+            net = TEACHERS.factory(teacher)(space=space, dataset=dataset, num_classes=classes)
+            with torch.no_grad():
+                logits = net.eval()(torch.zeros(2, 3, 32, 32))
+        except Exception:  # a teacher of another modality (text) fails here, whatever the error
+            return None
+        return net.train() if tuple(logits.shape) == (2, classes) else None
+
+    TEACHERS.factory(name)  # an unknown name fails here, listing every teacher
+    net = build(name)
+    if net is None:
+        trainable = [t for t in TEACHERS.names() if build(t) is not None]
+        raise ValueError(f"teacher {name!r} is not an image classifier to train; choices: {', '.join(trainable)}")
+    return net
+
+
 def train_teacher(
     name: str,
     recipe: Recipe,
@@ -133,12 +153,11 @@ def train_teacher(
     """Train the registered teacher ``name`` and write ``out``: its state dict with what made it, which
     :func:`bench.teachers.load_teacher` reads as trained weights."""
     classes = check_dataset(recipe.dataset).num_classes
-    factory = TEACHERS.factory(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(network_seed(recipe.seed, name, role="teacher"))
         from proxies import initialise
 
-        net = initialise(factory(space=space, dataset=recipe.dataset, num_classes=classes), recipe.init)
+        net = initialise(_image_teacher(name, space, recipe.dataset, classes), recipe.init)
     train_data, test_data = recipe_data(recipe, device, data_root)
     result = train(
         [net],
