@@ -23,6 +23,7 @@ from spaces._base import Features
 
 from ._genotype import EDGES
 from ._network import CELLS_PER_STAGE, NB201Network
+from ._stacked import packed_cell
 
 _CONV_OPS = ("nor_conv_1x1", "nor_conv_3x3")
 
@@ -53,9 +54,10 @@ class PackedNB201(nn.Module):
             for s, student in enumerate(students):
                 by_op.setdefault(student.genotype.op_names[edge], []).append(s)
             self.groups.append({op: ids for op, ids in by_op.items() if op != "none"})
-        self._index = {
-            f"{edge}:{op}": torch.tensor(ids) for edge, groups in enumerate(self.groups) for op, ids in groups.items()
-        }
+        # Which students use each op on each edge: buffers, so they move with the module.
+        for edge, groups in enumerate(self.groups):
+            for op, ids in groups.items():
+                self.register_buffer(f"index_{edge}_{op}", torch.tensor(ids), persistent=False)
         for name, weights, norms in self._bindings():
             if weights:
                 self.weights[name] = nn.Parameter(torch.cat([w.detach() for w in weights]).clone())
@@ -130,36 +132,11 @@ class PackedNB201(nn.Module):
         return self.norms[name](x)
 
     def _cell(self, x: torch.Tensor, stage: int, cell: int) -> torch.Tensor:
-        b, _, h, w = x.shape
-        k = self.k
-        c = x.shape[1] // k
-        nodes = [x.view(b, k, c, h, w)]
-        for dst in (1, 2, 3):
-            acc: torch.Tensor | None = None
-            for edge, (src, edge_dst) in enumerate(EDGES):
-                if edge_dst != dst:
-                    continue
-                for op, ids in self.groups[edge].items():
-                    n = len(ids)
-                    index = self._index[f"{edge}:{op}"].to(x.device)
-                    inp = nodes[src] if n == k else nodes[src].index_select(1, index)
-                    if op == "skip_connect":
-                        out = inp
-                    elif op == "avg_pool_3x3":
-                        flat = F.avg_pool2d(inp.reshape(b, n * c, h, w), 3, 1, 1, count_include_pad=False)
-                        out = flat.view(b, n, c, h, w)
-                    else:
-                        flat = self._conv_bn(f"s{stage}_c{cell}_e{edge}_{op}", inp.reshape(b, n * c, h, w), n)
-                        out = flat.view(b, n, c, h, w)
-                    if n == k:
-                        acc = out if acc is None else acc + out
-                    else:
-                        # Under autocast ops may return different dtypes; index_add needs one.
-                        base = x.new_zeros(b, k, c, h, w, dtype=out.dtype) if acc is None else acc
-                        acc = base.index_add(1, index, out.to(base.dtype))
-            # A node fed only by `none` edges is all zeros, as NAS-Bench-201's Zero op makes it.
-            nodes.append(x.new_zeros(b, k, c, h, w) if acc is None else acc)
-        return nodes[3].reshape(b, k * c, h, w)
+        def conv(edge: int, op: str, flat: torch.Tensor, n: int) -> torch.Tensor:
+            return self._conv_bn(f"s{stage}_c{cell}_e{edge}_{op}", flat, n)
+
+        groups = [{op: getattr(self, f"index_{edge}_{op}") for op in ops} for edge, ops in enumerate(self.groups)]
+        return packed_cell(x, self.k, groups, conv)
 
     def forward_features(self, images: torch.Tensor) -> list[Features]:
         """Each student's features on the same ``images``."""

@@ -17,7 +17,7 @@ weight 1 and bias 0 as both schemes leave them), which is how the proxies use ra
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -77,6 +77,48 @@ def initial_parameters(genotype: Genotype, num_classes: int, seed: int, scheme: 
             params[name].normal_(0.0, 1.0, generator=gen)
         params["classifier_bias"].zero_()
     return params
+
+
+def packed_cell(
+    x: torch.Tensor,
+    k: int,
+    groups: Sequence[dict[str, torch.Tensor]],
+    conv: Callable[[int, str, torch.Tensor, int], torch.Tensor],
+) -> torch.Tensor:
+    """One cell of K students packed on the channel axis, ``x`` of shape (B, K*C, H, W).
+
+    Node j sums its incoming edges. On each edge ``groups[edge]`` maps an op to the index tensor of the
+    students using it; a group gathers its students' inputs, applies the op to all of them at once and adds
+    the result into their node sums. ``conv(edge, op, x, n)`` applies a convolution op (ReLU, grouped
+    convolution, BatchNorm) to ``n`` students' packed channels.
+    """
+    b, _, h, w = x.shape
+    c = x.shape[1] // k
+    nodes = [x.view(b, k, c, h, w)]
+    for dst in (1, 2, 3):
+        acc: torch.Tensor | None = None
+        for edge, (src, edge_dst) in enumerate(EDGES):
+            if edge_dst != dst:
+                continue
+            for op, index in groups[edge].items():
+                n = len(index)
+                inp = nodes[src] if n == k else nodes[src].index_select(1, index)
+                flat = inp.reshape(b, n * c, h, w)
+                if op == "skip_connect":
+                    out = inp
+                elif op == "avg_pool_3x3":
+                    out = F.avg_pool2d(flat, 3, 1, 1, count_include_pad=False).view(b, n, c, h, w)
+                else:
+                    out = conv(edge, op, flat, n).view(b, n, c, h, w)
+                if n == k:
+                    acc = out if acc is None else acc + out
+                else:
+                    # Under autocast ops may return different dtypes; index_add needs one.
+                    base = x.new_zeros(b, k, c, h, w, dtype=out.dtype) if acc is None else acc
+                    acc = base.index_add(1, index, out.to(base.dtype))
+        # A node fed only by `none` edges is all zeros, as NAS-Bench-201's Zero op makes it.
+        nodes.append(x.new_zeros(b, k, c, h, w) if acc is None else acc)
+    return nodes[3].reshape(b, k * c, h, w)
 
 
 @dataclass
@@ -141,35 +183,11 @@ class StackedNB201:
         return layer
 
     def _cell(self, x: torch.Tensor, stage: int, cell: int) -> torch.Tensor:
-        b, _, h, w = x.shape
-        k = self.k
-        c = x.shape[1] // k
-        nodes = [x.view(b, k, c, h, w)]
-        for dst in (1, 2, 3):
-            acc: torch.Tensor | None = None
-            for edge, (src, edge_dst) in enumerate(EDGES):
-                if edge_dst != dst:
-                    continue
-                for op, ids in self.groups[edge].items():
-                    n = len(ids)
-                    inp = nodes[src] if n == k else nodes[src].index_select(1, ids)
-                    if op == "skip_connect":
-                        out = inp
-                    elif op == "avg_pool_3x3":
-                        flat = F.avg_pool2d(inp.reshape(b, n * c, h, w), 3, 1, 1, count_include_pad=False)
-                        out = flat.view(b, n, c, h, w)
-                    else:
-                        weight = self.cell_weights[stage, cell, edge, op]
-                        pad = weight.shape[-1] // 2
-                        flat = F.conv2d(F.relu(inp.reshape(b, n * c, h, w)), weight, padding=pad, groups=n)
-                        out = _batch_norm(flat).view(b, n, c, h, w)
-                    if n == k:
-                        acc = out.clone() if acc is None else acc.add_(out)
-                    else:
-                        acc = (x.new_zeros(b, k, c, h, w) if acc is None else acc).index_add_(1, ids, out)
-            # A node fed only by `none` edges is all zeros, as NAS-Bench-201's Zero op makes it.
-            nodes.append(x.new_zeros(b, k, c, h, w) if acc is None else acc)
-        return nodes[3].reshape(b, k * c, h, w)
+        def conv(edge: int, op: str, flat: torch.Tensor, n: int) -> torch.Tensor:
+            weight = self.cell_weights[stage, cell, edge, op]
+            return _batch_norm(F.conv2d(F.relu(flat), weight, padding=weight.shape[-1] // 2, groups=n))
+
+        return packed_cell(x, self.k, self.groups, conv)
 
     def _reduction(self, x: torch.Tensor, stage: int) -> torch.Tensor:
         k = self.k
