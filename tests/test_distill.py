@@ -218,17 +218,21 @@ def test_packed_students_train_exactly_as_alone():
 
 
 def test_packed_training_matches_training_one_by_one(data_root):
-    # Exact in float64 (above). In float32 rounding differs, and early training amplifies it as much as a
-    # change of thread count does, so this checks the trainer's packed path end to end, loosely.
-    recipe = Recipe(epochs=1, **TINY)
+    # Exact in float64 (above). In float32 rounding differs and longer training amplifies it, so the
+    # trainer's packed path is compared over a few steps, where the two agree to rounding.
+    recipe = Recipe(epochs=2, batch_size=32, lr=0.05, train_images=64, test_images=50)
     archs = NB201_PAIR
     initial = seeded_students("nb201", archs, recipe)
     packed, a = train_architectures("nb201", archs, recipe, data_root=data_root, pack=True)
     alone, b = train_architectures("nb201", archs, recipe, data_root=data_root, pack=False)
+    assert a.history[-1].train_loss == pytest.approx(b.history[-1].train_loss, rel=1e-5)
+    assert a.test_acc == b.test_acc
     for x, y, start in zip(packed, alone, initial):
         assert not torch.equal(x.classifier.weight, start.classifier.weight)
-        assert torch.allclose(x.classifier.weight, y.classifier.weight, atol=0.05)
-    assert a.history[0].train_loss == pytest.approx(b.history[0].train_loss, rel=2e-2)
+        for (name, u), v, w in zip(x.state_dict().items(), y.state_dict().values(), start.state_dict().values()):
+            if u.is_floating_point():
+                # Packed and one by one differ by rounding only: a thousandth of how far training moved it.
+                assert (u - v).abs().max() <= 1e-3 * (v - w).abs().max() + 1e-7, name
 
 
 def test_a_teacher_file_loads_as_trained_weights(teacher_file):

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
+import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table as RichTable
@@ -17,6 +19,7 @@ from spaces import get_space
 
 from ..analysis import Provenance, check_formats, command_line, load_score_runs
 from ..data import check_dataset
+from ..devices import resolve_device
 from ..distill import LOSSES, Recipe
 from ..distill._kdbench import KDBench, remaining, run_worker, write_table
 from ..distill._run import teacher_checkpoint_info, train_architectures, train_teacher
@@ -26,7 +29,7 @@ from ..scoring import ScoreCache
 from ..teachers import TEACHERS
 from ._app import DataRootOption, command, console
 from ._report import default_ground_truth
-from ._score import check_device, uniform_sample
+from ._score import uniform_sample
 
 SpaceOption = Annotated[str, typer.Option(help="Search space of the students.")]
 DatasetOption = Annotated[str, typer.Option(help="cifar10, cifar100 or ImageNet16-120.")]
@@ -38,7 +41,7 @@ SeedOption = Annotated[int, typer.Option(help="Seed of the initialisation, data 
 TrainImagesOption = Annotated[int, typer.Option(help="Train on a seeded subset of N images (0: all).")]
 TestImagesOption = Annotated[int, typer.Option(help="Evaluate on a fixed subset of N test images (0: all).")]
 AugmentOption = Annotated[bool, typer.Option("--augment/--no-augment", help="Random crop and flip.")]
-DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")]
+DeviceOption = Annotated[str, typer.Option(help="auto (the GPU if any), cpu, cuda or cuda:N.")]
 AmpOption = Annotated[bool, typer.Option("--amp/--no-amp", help="bfloat16 autocast on CUDA.")]
 ChannelsLastOption = Annotated[bool, typer.Option("--channels-last/--no-channels-last", help="NHWC memory layout.")]
 PackOption = Annotated[
@@ -117,7 +120,7 @@ def train_teacher_command(
     """Train a teacher (RepDistiller's CIFAR recipe by default: 240 epochs, batch 64, lr 0.05) and write the
     file that bench distill --teacher and bench kd-bench --teacher read."""
     TEACHERS.factory(model)
-    check_device(device)
+    device = resolve_device(device)
     recipe = _recipe(
         dataset, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
         train_images=train_images, test_images=test_images, augment=augment,
@@ -145,7 +148,7 @@ def _train_students(
     data_root: Path | None,
     title: str,
 ) -> None:
-    check_device(device)
+    device = resolve_device(device)
     if not arch:
         raise ValueError("name at least one student with --arch")
     sp = get_space(space)
@@ -157,8 +160,6 @@ def _train_students(
             space, archs, recipe, device=device, data_root=data_root, checkpoint=out / "checkpoint.pt",
             pack=pack, amp=amp, channels_last=channels_last, progress=update,
         )  # fmt: skip
-    import torch
-
     for i, (name, net) in enumerate(zip(archs, students)):
         torch.save({"state_dict": net.state_dict(), "space": space, "arch": name}, out / f"student{i}.pt")
     record = {
@@ -283,7 +284,7 @@ def kd_bench_command(
 ) -> None:
     """Train students vanilla and distilled, sharded over every worker that runs this same command (one per
     GPU), resumable; writes a ground-truth table for bench correlate -g kd:PATH."""
-    check_device(device)
+    device = resolve_device(device)
     if loss == "ce":
         raise ValueError(
             f"kd-bench compares vanilla with distilled training; choose --loss from {', '.join(LOSSES[1:])}"
@@ -334,14 +335,12 @@ def distill_report_command(
 ) -> None:
     """The distillation result table: the student each proxy picks under a budget, its params, FLOPs,
     vanilla and KD accuracy and gain, against the best benchmark-vanilla student and a random one."""
-    kd = load_ground_truth(ground_truth, space=space, data_root=data_root)
     if not ground_truth.startswith("kd:"):
         raise ValueError(f"--ground-truth must be a kd-bench table (kd:PATH), got {ground_truth!r}")
+    kd = load_ground_truth(ground_truth, space=space, data_root=data_root)
     sp = get_space(space)
     classes = check_dataset(dataset).num_classes
     archs = list(kd.table(dataset).index)
-    import pandas as pd
-
     costs = pd.DataFrame([vars(sp.cost(sp.parse(a), classes)) for a in archs], index=archs, columns=["params", "flops"])
     pool = candidates(kd, dataset, max_params=max_params, costs=costs)
     bench_spec = benchmark or default_ground_truth(space, data_root)

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -21,6 +20,7 @@ from rich.table import Table
 from proxies import INITS, PROXIES, get_proxy, parse_proxy_list
 from spaces import SearchSpace, get_space
 
+from ..devices import resolve_device
 from ..scoring import (
     ENGINES,
     FAILED,
@@ -102,18 +102,6 @@ def one_per_class(space: SearchSpace, archs: list[Any]) -> list[Any]:
     return kept
 
 
-def check_device(device: str) -> str:
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"unknown device {device!r}; valid choices: cpu, cuda, cuda:N") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but this machine has no CUDA device; use --device cpu")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r}; valid choices: cpu, cuda, cuda:N")
-    return device
-
-
 def _check_output(path: Path) -> None:
     if path.suffix not in OUTPUT_SUFFIXES:
         raise ValueError(f"output {path} must end in {' or '.join(OUTPUT_SUFFIXES)}")
@@ -180,7 +168,7 @@ def score_command(
         Path | None, typer.Option(help="Trained teacher state dict; the teacher is random without it.")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Images in the proxy batch.")] = 64,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto (the GPU if any), cpu, cuda or cuda:N.")] = "cpu",
     init: Annotated[str, typer.Option(help="Initialisation: default (PyTorch's) or diswot (Gaussian).")] = "default",
     cache: Annotated[
         str | None, typer.Option(help="Score cache database URL, e.g. sqlite:///results/scores.db.")
@@ -209,7 +197,7 @@ def score_command(
     dataset = dataset or next(iter(sp.num_classes))
     names = parse_proxy_list(proxy)
     INITS.check(init)
-    check_device(device)
+    device = resolve_device(device)
     _check_output(out)
     if teacher:
         from ..teachers import TEACHERS

@@ -6,9 +6,11 @@ ground-truth table, the tables built on that), so a number always says how it wa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
 #: Training objectives: cross-entropy alone, or with Hinton's KD and DisWOT-style feature terms.
 LOSSES = ("ce", "kd", "kd+diswot", "kd+sp", "kd+ickd")
@@ -68,8 +70,6 @@ class Recipe:
         """What the result depends on. Teacher weights are named by content, not by path."""
         fields_ = self.as_dict()
         if self.teacher_weights:
-            from pathlib import Path
-
             path = Path(self.teacher_weights)
             fields_["teacher_weights"] = hashlib.sha1(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
         if not self.distils:
@@ -79,6 +79,11 @@ class Recipe:
         return fields_
 
     def hash(self) -> str:
+        return self._digest
+
+    @functools.cached_property
+    def _digest(self) -> str:
+        # Computed once: the key reads (and hashes) the teacher's weight file.
         return hashlib.sha1(json.dumps(self.key_fields(), sort_keys=True).encode()).hexdigest()[:16]
 
     def vanilla(self) -> Recipe:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from proxies import initialise
 from spaces import FeatureNetwork, get_space
 
 from ..data import check_dataset
@@ -37,8 +38,6 @@ def recipe_data(
 def seeded_students(space: str, archs: Sequence[str], recipe: Recipe) -> list[FeatureNetwork]:
     """Each architecture built from a seed of its own (the run's seed and the architecture), so a student
     starts from the same weights whether trained alone or in any group."""
-    from proxies import initialise
-
     search_space = get_space(space)
     classes = check_dataset(recipe.dataset).num_classes
     students = []
@@ -155,8 +154,6 @@ def train_teacher(
     classes = check_dataset(recipe.dataset).num_classes
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(network_seed(recipe.seed, name, role="teacher"))
-        from proxies import initialise
-
         net = initialise(_image_teacher(name, space, recipe.dataset, classes), recipe.init)
     train_data, test_data = recipe_data(recipe, device, data_root)
     result = train(

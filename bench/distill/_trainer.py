@@ -51,24 +51,14 @@ class TrainResult:
     resumed_from: int = 0
 
 
-class _Sequential:
+class _Sequential(nn.ModuleList):
     """The fallback group: networks stepped one after another on each batch."""
 
-    def __init__(self, networks: Sequence[FeatureNetwork]) -> None:
-        self.module = nn.ModuleList(networks)
-
     def forward_features(self, images: torch.Tensor) -> list[Features]:
-        return [net.forward_features(images) for net in self.module]
+        return [net.forward_features(images) for net in self]
 
     def unpack(self) -> list[FeatureNetwork]:
-        return list(self.module)  # type: ignore[arg-type]
-
-
-def _group(networks: Sequence[FeatureNetwork], pack: Callable[[Sequence[FeatureNetwork]], PackedNetwork | None] | None):
-    packed = pack(networks) if pack is not None and len(networks) > 1 else None
-    if packed is None:
-        return _Sequential(networks), False
-    return packed, True
+        return list(self)  # type: ignore[arg-type]
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -124,9 +114,10 @@ def train(
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     for net in networks:
         net.to(device=device, memory_format=memory_format)
-    group, packed = _group(networks, pack)
-    module: nn.Module = group if packed else group.module  # type: ignore[assignment]
-    module.to(device=device, memory_format=memory_format)
+    packed = pack(networks) if pack is not None and len(networks) > 1 else None
+    # Either way one module whose parameters are the networks' and whose forward gives each one's features.
+    group: nn.Module = packed if packed is not None else _Sequential(networks)  # type: ignore[assignment]
+    group.to(device=device, memory_format=memory_format)
     if teacher is not None:
         teacher.to(device=device, memory_format=memory_format).eval()
 
@@ -136,7 +127,7 @@ def train(
     )
     total_steps = steps_per_epoch * recipe.epochs
     optimizer = torch.optim.SGD(
-        module.parameters(),
+        group.parameters(),
         lr=recipe.lr,
         momentum=recipe.momentum,
         nesterov=recipe.nesterov,
@@ -149,13 +140,13 @@ def train(
     path = Path(checkpoint) if checkpoint else None
     start = 0
     if path is not None and path.is_file():
-        state = torch.load(path, map_location=device, weights_only=False)
+        state = torch.load(path, map_location=device, weights_only=True)
         if state.get("recipe") != recipe.hash() or state.get("k") != len(networks):
             raise ValueError(
                 f"checkpoint {path} belongs to another run (recipe {state.get('recipe')}, {state.get('k')} networks); "
                 f"this run is recipe {recipe.hash()} with {len(networks)}: remove it or choose another path"
             )
-        module.load_state_dict(state["module"])
+        group.load_state_dict(state["module"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
@@ -168,7 +159,7 @@ def train(
         if stop_after is not None and epoch - start >= stop_after:
             break
         tic = time.perf_counter()
-        module.train()
+        group.train()
         loss_sum = torch.zeros(k, device=device)
         correct = torch.zeros(k, device=device)
         seen = 0
@@ -223,7 +214,7 @@ def train(
                     "recipe": recipe.hash(),
                     "k": k,
                     "epoch": epoch + 1,
-                    "module": module.state_dict(),
+                    "module": group.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "generator": generator.get_state(),

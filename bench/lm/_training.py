@@ -14,22 +14,13 @@ from spaces.autodistil import (
     teacher_relations,
 )
 
+from .. import devices
 from ._batches import trim
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto``: the GPU where there is one, else the CPU; otherwise ``cpu``, ``cuda`` or ``cuda:N``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"unknown device {device!r}; valid choices: auto, cpu, cuda, cuda:N") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but this machine has no CUDA device; use --device cpu")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r}; valid choices: auto, cpu, cuda, cuda:N")
-    return dev
+    """:func:`bench.devices.resolve_device` as a ``torch.device``."""
+    return torch.device(devices.resolve_device(device))
 
 
 def teacher_targets(teacher: TransformerStudent, ids: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:

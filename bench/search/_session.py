@@ -13,6 +13,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from ..devices import resolve_device
 from ..scoring import ScoreCache, Scorer
 from ._config import RunConfig
 from ._objective import HAS_SET_CONSTRAINT, GroundTruthLookup, Objective, constraint_values
@@ -23,15 +24,6 @@ from ._storage import OpenedStorage, default_storage, open_storage
 
 CONFIG_ATTR = "bench_config"
 RESULTS = Path("results")
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` where a GPU is visible, else ``cpu``."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def worker_seed(seed: int, worker: str) -> int:
