@@ -17,7 +17,7 @@ from . import (
 )
 from ._base import Proxy, ProxyError, ProxyInputs
 from ._init import INITS, initialise
-from ._registry import PROXIES, get_proxy, list_proxies, parse_proxy_list, register_proxy
+from ._registry import PROXIES, get_proxy, list_proxies, parse_proxy_list, proxy_version, register_proxy
 
 __all__ = [
     "INITS",
@@ -29,5 +29,6 @@ __all__ = [
     "initialise",
     "list_proxies",
     "parse_proxy_list",
+    "proxy_version",
     "register_proxy",
 ]

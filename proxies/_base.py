@@ -58,6 +58,9 @@ class Proxy(abc.ABC):
     input_kinds: ClassVar[tuple[str, ...]] = ("image", "tokens")
     #: A one-line description for ``bench proxies`` and tables, with the paper it comes from.
     description: ClassVar[str] = ""
+    #: Raised whenever a change makes the proxy score the same student differently: the version is part of
+    #: every cached score's key, and score packs of another version are refused.
+    version: ClassVar[int] = 1
 
     def prepare_teacher(self, teacher: FeatureNetwork, inputs: ProxyInputs) -> Any:
         """Teacher-side work shared by every student of a batch (e.g. teacher features)."""

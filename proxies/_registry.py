@@ -39,6 +39,11 @@ def get_proxy(name: str) -> Proxy:
     return PROXIES.create(name)
 
 
+def proxy_version(name: str) -> int:
+    """The version of the proxy registered as ``name`` (its class's ``version``), without building it."""
+    return int(PROXIES.factory(name).proxy_class.version)
+
+
 def list_proxies(pattern: str = "*") -> list[str]:
     return PROXIES.names(pattern)
 

@@ -145,14 +145,25 @@ class SearchSpace(abc.ABC, Generic[ArchT]):
         """Whether the input reaches the output (a disconnected network outputs a constant)."""
         return True
 
+    def build_seeded(
+        self, arch: ArchT, num_classes: int, *, seed: int, init: str, device: torch.device
+    ) -> FeatureNetwork | None:
+        """A network whose weights are drawn on ``device`` by its own generator seeded with ``seed``, under the
+        initialisation scheme ``init``; None where the space has no such builder (or cannot follow ``init``),
+        and the caller then seeds the global generator, builds and initialises.
+
+        Equal seeds give equal networks on one device type; :meth:`stacked` must give its students exactly
+        these weights.
+        """
+        return None
+
     def stacked(
         self, archs: Sequence[ArchT], seeds: Sequence[int], num_classes: int, *, init: str, device: torch.device
     ) -> StackedNetwork | None:
         """Many seeded students evaluated in one pass, or None where the space has no such implementation.
 
-        Student ``i`` must have exactly the weights that ``torch.manual_seed(seeds[i])`` followed by
-        :meth:`build` and the initialisation scheme ``init`` give it; None also when ``init`` cannot be
-        reproduced.
+        Student ``i`` must have exactly the weights that :meth:`build_seeded` gives ``seeds[i]`` on ``device``;
+        None also when ``init`` cannot be reproduced.
         """
         return None
 

@@ -71,9 +71,22 @@ def test_score_sample_with_cache_is_reused(tmp_path):
     assert first.exit_code == 0 and second.exit_code == 0, second.output
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert len(a) == 6 and a[["arch", "proxy", "score"]].equals(b[["arch", "proxy", "score"]])
-    assert sorted(a["index"].unique()) == uniform_sample(__import__("spaces").get_space("nb201"), 3, 1)
+    # the sample is --sample-seed's (0 by default), whatever the scoring --seed
+    assert sorted(a["index"].unique()) == uniform_sample(__import__("spaces").get_space("nb201"), 3, 0)
     # the summary's "from cache" column counts all six pairs on the second run
     assert any(line.split("│")[5].strip() == "3" for line in second.stdout.splitlines() if "synflow" in line)
+
+
+def test_scoring_seeds_score_the_same_architectures_and_the_sample_seed_draws_them(tmp_path):
+    def run(name, *extra):
+        args = ["score", "--proxy", "l2_norm", "--sample", "4", "--batch-size", "4", "--out", tmp_path / name]
+        assert invoke(*args, *extra).exit_code == 0
+        return pd.read_csv(tmp_path / name).set_index("arch")["score"]
+
+    seed0, seed1, other = run("s0.csv"), run("s1.csv", "--seed", "1"), run("o.csv", "--sample-seed", "7")
+    assert sorted(seed0.index) == sorted(seed1.index)  # the same cells ...
+    assert (seed0.sort_index() != seed1.sort_index()).all()  # ... initialised otherwise
+    assert set(other.index) != set(seed0.index)
 
 
 @pytest.mark.parametrize(

@@ -149,7 +149,7 @@ def test_workers_share_a_study_and_compute_each_score_once(tmp_path: Path, stora
     engine = sa.create_engine(cache)
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("SELECT arch, status FROM bench_scores WHERE config = :c"), {"c": config.scoring().key()}
+            sa.text("SELECT arch, status FROM bench_scores_v2 WHERE config = :c"), {"c": config.scoring().key()}
         ).all()
     engine.dispose()
     assert sorted(r.arch for r in rows) == sorted(archs) and {r.status for r in rows} == {"ok"}

@@ -17,7 +17,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from proxies import INITS, PROXIES, get_proxy, parse_proxy_list
+from proxies import INITS, PROXIES, get_proxy, parse_proxy_list, proxy_version
 from spaces import SearchSpace, get_space
 
 from ..devices import resolve_device
@@ -154,12 +154,19 @@ def score_command(
         str | None,
         typer.Option(help="Dataset of the proxy batch and the classifier head (default: the space's first)."),
     ] = None,
-    sample: Annotated[int | None, typer.Option(help="Score a seeded uniform sample of N architectures.")] = None,
+    sample: Annotated[
+        int | None, typer.Option(help="Score a uniform sample of N architectures, drawn by --sample-seed.")
+    ] = None,
     all_archs: Annotated[bool, typer.Option("--all", help="Score every architecture of the space.")] = False,
     arch: Annotated[
         list[str] | None, typer.Option("--arch", help="Score these architectures (index or string; repeatable).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the sample, the batch and every initialisation.")] = 0,
+    sample_seed: Annotated[
+        int, typer.Option(help="Seed of the --sample draw: the same architectures whatever --seed is.")
+    ] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Scoring seed: the proxy batch and every network's initialisation (not which archs).")
+    ] = 0,
     teacher: Annotated[
         str | None,
         typer.Option(help="Teacher of the teacher-aware proxies (default for nb201: resnet56; see `bench proxies`)."),
@@ -169,6 +176,9 @@ def score_command(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Images in the proxy batch.")] = 64,
     device: Annotated[str, typer.Option(help="auto (the GPU if any), cpu, cuda or cuda:N.")] = "cpu",
+    precision: Annotated[
+        str, typer.Option(help="fp32 (TF32 off, the default) or tf32 (CUDA only); part of each score's key.")
+    ] = "fp32",
     init: Annotated[str, typer.Option(help="Initialisation: default (PyTorch's) or diswot (Gaussian).")] = "default",
     cache: Annotated[
         str | None, typer.Option(help="Score cache database URL, e.g. sqlite:///results/scores.db.")
@@ -219,7 +229,7 @@ def score_command(
     if all_archs:
         archs = list(sp)
     elif sample:
-        archs = [sp.arch_at(i) for i in uniform_sample(sp, sample, seed)]
+        archs = [sp.arch_at(i) for i in uniform_sample(sp, sample, sample_seed)]
     else:
         archs = [sp.parse(a) for a in arch or []]
     if unique:
@@ -233,6 +243,7 @@ def score_command(
         init=init,
         device=device,
         data_root=str(data_root) if data_root else None,
+        precision=precision,
     )
     score_cache = ScoreCache(cache) if cache else None
     scorers = make_scorers(config, names, teacher=teacher, cache=score_cache, engine=engine, chunk_size=chunk_size)
@@ -297,6 +308,9 @@ def score_command(
     # What made these scores, beside them, for the provenance of the tables made from them (bench.analysis).
     made_by = (aware or scorers)[0].config.key_fields()
     made_by["teacher_proxies"] = [n for n in names if get_proxy(n).needs_teacher]
+    made_by["proxy_versions"] = {n: proxy_version(n) for n in names}
+    if sample:
+        made_by["sample"] = {"n": sample, "sample_seed": sample_seed}
     Path(f"{out}.json").write_text(json.dumps(made_by, indent=2) + "\n")
     console.print(f"wrote {len(archs) * len(names)} rows to {out}")
 

@@ -2,7 +2,7 @@
 
 from ._batched import BatchedScorer, PrecomputedStudent
 from ._cache import ScoreCache
-from ._records import FAILED, NONFINITE, OK, STATUSES, ScoreRecord, ScoringConfig, score_key
+from ._records import FAILED, NONFINITE, OK, PRECISIONS, STATUSES, TRANSIENT, ScoreRecord, ScoringConfig, score_key
 from ._scorer import Scorer, network_seed
 from ._workers import ENGINES, default_chunk_size, make_scorers, score_in_workers
 
@@ -11,7 +11,9 @@ __all__ = [
     "FAILED",
     "NONFINITE",
     "OK",
+    "PRECISIONS",
     "STATUSES",
+    "TRANSIENT",
     "BatchedScorer",
     "PrecomputedStudent",
     "ScoreCache",

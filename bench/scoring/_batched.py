@@ -20,27 +20,11 @@ from typing import Any
 
 import torch
 
-from proxies import ProxyError
-from spaces import FeatureNetwork, Features, StackedNetwork
+from spaces import Features, StackedNetwork
 
 from ._cache import ScoreCache
 from ._records import ScoreRecord, ScoringConfig
-from ._scorer import Scorer, network_seed
-
-
-class PrecomputedStudent(FeatureNetwork):
-    """A student whose features on one batch are already computed; any other input is refused."""
-
-    def __init__(self, features: Features, images: torch.Tensor, classifier: torch.nn.Linear) -> None:
-        super().__init__()
-        self._features = features
-        self._images = images
-        self.classifier = classifier
-
-    def forward_features(self, x: torch.Tensor) -> Features:
-        if x is not self._images:
-            raise ProxyError("a precomputed student only answers for the batch it was computed on")
-        return self._features
+from ._scorer import PrecomputedStudent, Scorer, network_seed
 
 
 def _student_features(stacked: Any, i: int) -> Features:
@@ -86,7 +70,7 @@ class BatchedScorer(Scorer):
         stacked_net = prepared if prepared is not None else self.stack(archs)
         if stacked_net is None:
             return None
-        with torch.no_grad():
+        with torch.no_grad(), self.numerics():
             stacked = stacked_net.forward_features(images)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

@@ -8,6 +8,7 @@ claim whose worker stopped heart-beating is taken over, so no score is computed 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import time
@@ -17,24 +18,37 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from ._records import ScoreRecord, score_key
+from proxies import proxy_version
+
+from ._records import TRANSIENT, ScoreRecord, score_key
 
 RUNNING = "running"
 _metadata = sa.MetaData()
+# Format 2: keys hold the device type, the precision and the proxy's version. A database of the first
+# format keeps its old table, which nothing reads.
 _scores = sa.Table(
-    "bench_scores",
+    "bench_scores_v2",
     _metadata,
     sa.Column("key", sa.String(40), primary_key=True),
     sa.Column("config", sa.String(16), nullable=False, index=True),
     sa.Column("arch", sa.Text, nullable=False),
     sa.Column("idx", sa.Integer, nullable=True),
     sa.Column("proxy", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
     sa.Column("score", sa.Float, nullable=True),
     sa.Column("seconds", sa.Float, nullable=False, default=0.0),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("error", sa.Text, nullable=False, default=""),
     sa.Column("owner", sa.String(80), nullable=False, default=""),
     sa.Column("updated", sa.Float, nullable=False),
+)
+
+# What each config key stands for (its fields as JSON), so a score can be exported with its settings.
+_configs = sa.Table(
+    "bench_configs",
+    _metadata,
+    sa.Column("config", sa.String(16), primary_key=True),
+    sa.Column("fields", sa.Text, nullable=False),
 )
 
 
@@ -65,6 +79,21 @@ class ScoreCache:
                 raise
         self.stale_after = stale_after
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def register_config(self, config: str, fields: dict) -> None:
+        """Record what the config key ``config`` stands for (once; later calls with the same key are no-ops)."""
+        insert = self._insert_into(_configs)
+        row = {"config": config, "fields": json.dumps(fields, sort_keys=True)}
+        with self.engine.begin() as conn:
+            if insert is not None:
+                conn.execute(insert.values(**row).on_conflict_do_nothing(index_elements=["config"]))
+            elif conn.execute(sa.select(_configs.c.config).where(_configs.c.config == config)).first() is None:
+                conn.execute(sa.insert(_configs).values(**row))
+
+    def configs(self) -> dict[str, dict]:
+        """Every registered config key with its fields."""
+        with self.engine.connect() as conn:
+            return {row.config: json.loads(row.fields) for row in conn.execute(sa.select(_configs))}
 
     def get_many(self, config: str, archs: Iterable[str], proxies: Iterable[str]) -> dict[tuple[str, str], ScoreRecord]:
         """Completed records among the given (arch, proxy) pairs, keyed by that pair."""
@@ -108,14 +137,17 @@ class ScoreCache:
             return taken.rowcount == 1
 
     def _insert(self):
-        """The dialect's INSERT with ON CONFLICT support (SQLite and PostgreSQL), or None."""
+        """The dialect's INSERT into the scores with ON CONFLICT support (SQLite and PostgreSQL), or None."""
+        return self._insert_into(_scores)
+
+    def _insert_into(self, table: sa.Table):
         if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         elif self.engine.dialect.name == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
         else:
             return None
-        return insert(_scores)
+        return insert(table)
 
     def claim_many(self, config: str, items: list[tuple[str, str, int | None]]) -> set[tuple[str, str]]:
         """Claim many (arch, proxy, index) keys in one transaction; returns the (arch, proxy) pairs won.
@@ -134,7 +166,10 @@ class ScoreCache:
         return {(r["arch"], r["proxy"]) for r in rows if r["key"] in keys}
 
     def put_many(self, records: list[ScoreRecord]) -> None:
-        """Store many finished records in one transaction."""
+        """Store many finished records in one transaction; a transient failure only gives its claim back."""
+        for record in (r for r in records if r.status == TRANSIENT):
+            self.release(record.config, record.arch, record.proxy)
+        records = [r for r in records if r.status != TRANSIENT]
         insert = self._insert()
         if insert is None:
             for record in records:
@@ -143,12 +178,18 @@ class ScoreCache:
         rows = [_row(r.config, r.arch, r.proxy, r.index, self.owner, r) for r in records]
         if not rows:
             return
-        updates = {c: insert.excluded[c] for c in ("score", "seconds", "status", "error", "owner", "updated", "idx")}
+        updates = {
+            c: insert.excluded[c] for c in ("score", "seconds", "status", "error", "owner", "updated", "idx", "version")
+        }
         with self.engine.begin() as conn:
             conn.execute(insert.on_conflict_do_update(index_elements=["key"], set_=updates), rows)
 
     def put(self, record: ScoreRecord) -> None:
-        """Store a finished record (replacing this worker's claim, if any)."""
+        """Store a finished record (replacing this worker's claim, if any); a transient failure is not kept:
+        its claim is given back, so that the next run computes the score again."""
+        if record.status == TRANSIENT:
+            self.release(record.config, record.arch, record.proxy)
+            return
         values = _row(record.config, record.arch, record.proxy, record.index, self.owner, record)
         key = values.pop("key")
         with self.engine.begin() as conn:
@@ -237,6 +278,7 @@ def _row(config: str, arch: str, proxy: str, index: int | None, owner: str, reco
         "arch": arch,
         "idx": index,
         "proxy": proxy,
+        "version": proxy_version(proxy),
         "score": record.score if record else None,
         "seconds": record.seconds if record else 0.0,
         "status": record.status if record else RUNNING,

@@ -8,9 +8,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 OK = "ok"
-FAILED = "failed"
+FAILED = "failed"  # deterministic: the same config fails again (e.g. a proxy that cannot score the cell)
 NONFINITE = "nonfinite"
-STATUSES = (OK, FAILED, NONFINITE)
+#: A failure of the moment (out of memory, a CUDA or runtime error, a timeout): recorded in the run that
+#: met it, never kept in the cache, so the next run computes the score again.
+TRANSIENT = "transient"
+STATUSES = (OK, FAILED, NONFINITE, TRANSIENT)
+#: Numeric precision of a score: ``fp32`` (TF32 off, the default) or ``tf32`` (TF32 matmuls and
+#: convolutions on CUDA devices that have them).
+PRECISIONS = ("fp32", "tf32")
 
 
 @dataclass(frozen=True)
@@ -18,8 +24,9 @@ class ScoringConfig:
     """Everything that determines a score besides the architecture and the proxy.
 
     ``seed`` draws the data batch and seeds each network's initialisation (with the architecture),
-    so the same config gives the same scores. ``device`` and ``data_root`` do not change a score and
-    are not part of its key.
+    so the same config gives the same scores. The device's *type* is part of a score's key (a generator
+    draws other numbers on a GPU than on a CPU, and kernels sum in other orders), and so is ``precision``;
+    the device's index and ``data_root`` are not.
     """
 
     space: str = "nb201"
@@ -31,6 +38,17 @@ class ScoringConfig:
     init: str = "default"
     device: str = "cpu"
     data_root: str | None = None
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}. Valid choices: {', '.join(PRECISIONS)}")
+        if self.precision == "tf32" and self.device_type != "cuda":
+            raise ValueError(f"precision 'tf32' applies to CUDA devices only, not {self.device!r}; use fp32")
+
+    @property
+    def device_type(self) -> str:
+        return self.device.partition(":")[0]
 
     def key_fields(self) -> dict[str, object]:
         weights = self.teacher_weights
@@ -46,6 +64,8 @@ class ScoringConfig:
             "teacher": self.teacher,
             "teacher_weights": weights,
             "init": self.init,
+            "device": self.device_type,
+            "precision": self.precision,
         }
         from spaces import SPACES, get_space
 
@@ -85,4 +105,7 @@ class ScoreRecord:
 
 
 def score_key(config_key: str, arch: str, proxy: str) -> str:
-    return hashlib.sha1(f"{config_key}|{arch}|{proxy}".encode()).hexdigest()
+    """The cache key of one score: its config, the architecture and the proxy at its current version."""
+    from proxies import proxy_version
+
+    return hashlib.sha1(f"{config_key}|{arch}|{proxy}@{proxy_version(proxy)}".encode()).hexdigest()

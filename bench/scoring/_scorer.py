@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import time
@@ -12,16 +13,32 @@ from typing import Any
 import torch
 
 from proxies import Proxy, ProxyError, ProxyInputs, get_proxy, initialise
-from spaces import FeatureNetwork, SearchSpace, get_space
+from spaces import FeatureNetwork, Features, SearchSpace, get_space
 
 from ..data import check_dataset, proxy_batch
 from ._cache import ScoreCache
-from ._records import FAILED, NONFINITE, OK, ScoreRecord, ScoringConfig
+from ._precision import numeric_precision
+from ._records import FAILED, NONFINITE, OK, TRANSIENT, ScoreRecord, ScoringConfig
 
 
 def network_seed(seed: int, arch: str, role: str = "student") -> int:
     """The seed of one network's initialisation: a hash of the run's seed and the architecture."""
     return int.from_bytes(hashlib.sha256(f"{seed}|{role}|{arch}".encode()).digest()[:8], "little") % (2**63)
+
+
+class PrecomputedStudent(FeatureNetwork):
+    """A student whose features on one batch are already computed; any other input is refused."""
+
+    def __init__(self, features: Features, images: torch.Tensor, classifier: torch.nn.Linear) -> None:
+        super().__init__()
+        self._features = features
+        self._images = images
+        self.classifier = classifier
+
+    def forward_features(self, x: torch.Tensor) -> Features:
+        if x is not self._images:
+            raise ProxyError("a precomputed student only answers for the batch it was computed on")
+        return self._features
 
 
 class Scorer:
@@ -66,6 +83,8 @@ class Scorer:
         self.device = torch.device(config.device)
         self.cache = cache
         self.config_key = config.key()
+        if cache is not None:
+            cache.register_config(self.config_key, config.key_fields())
         self._inputs: ProxyInputs | None = None
         self._teacher: FeatureNetwork | None = None
         self._teacher_states: dict[str, Any] = {}
@@ -74,32 +93,36 @@ class Scorer:
 
     def inputs(self) -> ProxyInputs:
         if self._inputs is None:
-            cfg = self.config
-            if self.tokens and any(p.needs_data for p in self.proxies.values()):
-                from ..lm import text_proxy_batch
-
-                needs_labels = any(p.needs_labels for p in self.proxies.values())
-                images, labels = text_proxy_batch(
-                    cfg.dataset,
-                    batch_size=cfg.batch_size,
-                    seed=cfg.seed,
-                    root=cfg.data_root,
-                    labels_needed=needs_labels,
-                )
-            elif any(p.needs_data for p in self.proxies.values()):
-                batch = proxy_batch(cfg.dataset, batch_size=cfg.batch_size, seed=cfg.seed, root=cfg.data_root)
-                images, labels = batch.images, batch.labels
-            else:  # data-free proxies only need the input's shape
-                images = torch.zeros(cfg.batch_size, *self.space.input_size())
-                labels = torch.zeros(cfg.batch_size, dtype=torch.long)
-            self._inputs = ProxyInputs(
-                images=images.to(self.device),
-                labels=labels.to(self.device),
-                num_classes=self.num_classes,
-                seed=cfg.seed,
-                teacher=self.teacher(),
-            )
+            with self.numerics():
+                self._inputs = self._prepare_inputs()
         return self._inputs
+
+    def _prepare_inputs(self) -> ProxyInputs:
+        cfg = self.config
+        if self.tokens and any(p.needs_data for p in self.proxies.values()):
+            from ..lm import text_proxy_batch
+
+            needs_labels = any(p.needs_labels for p in self.proxies.values())
+            images, labels = text_proxy_batch(
+                cfg.dataset,
+                batch_size=cfg.batch_size,
+                seed=cfg.seed,
+                root=cfg.data_root,
+                labels_needed=needs_labels,
+            )
+        elif any(p.needs_data for p in self.proxies.values()):
+            batch = proxy_batch(cfg.dataset, batch_size=cfg.batch_size, seed=cfg.seed, root=cfg.data_root)
+            images, labels = batch.images, batch.labels
+        else:  # data-free proxies only need the input's shape
+            images = torch.zeros(cfg.batch_size, *self.space.input_size())
+            labels = torch.zeros(cfg.batch_size, dtype=torch.long)
+        return ProxyInputs(
+            images=images.to(self.device),
+            labels=labels.to(self.device),
+            num_classes=self.num_classes,
+            seed=cfg.seed,
+            teacher=self.teacher(),
+        )
 
     def teacher(self) -> FeatureNetwork | None:
         if self._teacher is None and self.config.teacher and any(p.needs_teacher for p in self.proxies.values()):
@@ -128,12 +151,18 @@ class Scorer:
         return dataclasses.replace(inputs, teacher_state=self._teacher_states[proxy_name])
 
     def student(self, arch: Any) -> FeatureNetwork:
-        """A freshly built student with the seeded initialisation of ``arch`` under this config."""
+        """A freshly built student with the seeded initialisation of ``arch`` under this config.
+
+        Spaces that draw a student's weights on the device by its own generator (``SearchSpace.build_seeded``)
+        do so; the others are built under the global generator, seeded and restored around the build.
+        """
         seed = network_seed(self.config.seed, self.space.to_str(arch))
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            net = initialise(self.space.build(arch, self.num_classes), self.config.init)
+        net = self.space.build_seeded(arch, self.num_classes, seed=seed, init=self.config.init, device=self.device)
+        if net is None:
+            devices = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                net = initialise(self.space.build(arch, self.num_classes), self.config.init)
         return net.to(self.device).train()
 
     # --- scoring -----------------------------------------------------------------------------------
@@ -149,20 +178,59 @@ class Scorer:
         inputs = self.inputs_for(proxy_name)  # shared preparation: not part of this student's time
         return self.record(arch, proxy_name, lambda: self.proxies[proxy_name].score(self.student(arch), inputs))
 
+    def compute_shared(self, arch: Any, names: Sequence[str]) -> list[ScoreRecord]:
+        """Score one architecture with several feature-only proxies: one student, one forward pass for all.
+
+        Each proxy gets the student as a :class:`PrecomputedStudent`, as the batched engine hands it; each
+        record's time is its share of the build and forward plus its own scoring.
+        """
+        inputs = {name: self.inputs_for(name) for name in names}
+        images = self.inputs().images
+        start = time.perf_counter()
+        failure: BaseException | None = None
+        student: PrecomputedStudent | None = None
+        try:
+            with torch.no_grad(), self.numerics():
+                net = self.student(arch)
+                student = PrecomputedStudent(net.forward_features(images), images, net.classifier)
+        except (ProxyError, RuntimeError, ValueError, ArithmeticError, IndexError, TimeoutError) as err:
+            failure = err  # recorded for every proxy below, as each would have met it
+        shared = (time.perf_counter() - start) / len(names)
+        records = []
+        for name in names:
+            if failure is not None:
+                score = functools.partial(_reraise, failure)
+            else:
+                score = functools.partial(self.proxies[name].score, student, inputs[name])
+            records.append(self.record(arch, name, score, shared))
+        return records
+
+    def numerics(self):
+        """The numeric precision of this config, for the duration of a ``with`` block (TF32 off unless asked)."""
+        return numeric_precision(self.config.precision, self.device)
+
     def record(self, arch: Any, proxy_name: str, score: Callable[[], float], seconds: float = 0.0) -> ScoreRecord:
-        """Run ``score`` and record its value, or why there is none; ``seconds`` adds time spent elsewhere."""
+        """Run ``score`` and record its value, or why there is none; ``seconds`` adds time spent elsewhere.
+
+        A proxy's own refusal (:class:`ProxyError`), a non-finite value and errors of the input's values are
+        deterministic and recorded as such; out-of-memory, runtime (e.g. CUDA) errors and timeouts are
+        transient: recorded for this run, computed again by the next.
+        """
         start = time.perf_counter()
         value: float | None = None
         error = ""
         try:
-            value = float(score())
+            with self.numerics():
+                value = float(score())
             status = OK if math.isfinite(value) else NONFINITE
         except ProxyError as err:
             status, error = FAILED, str(err)
         except torch.cuda.OutOfMemoryError as err:
             torch.cuda.empty_cache()
-            status, error = FAILED, f"out of memory: {err}"
-        except (RuntimeError, ValueError, ArithmeticError, IndexError) as err:
+            status, error = TRANSIENT, f"out of memory: {err}"
+        except (RuntimeError, TimeoutError) as err:
+            status, error = TRANSIENT, f"{type(err).__name__}: {err}"
+        except (ValueError, ArithmeticError, IndexError) as err:
             status, error = FAILED, f"{type(err).__name__}: {err}"
         if status == NONFINITE:
             value, error = None, f"score was {value}"
@@ -210,17 +278,44 @@ class Scorer:
         *,
         on_record: Callable[[ScoreRecord], None] | None = None,
     ) -> list[ScoreRecord]:
-        """Scores of many architectures; cached ones are fetched in bulk, the rest computed in order."""
+        """Scores of many architectures; cached ones are fetched in bulk, the rest computed in order.
+
+        The feature-only proxies of one architecture share its student and forward pass (:meth:`compute_shared`).
+        """
         names = list(proxies) if proxies is not None else list(self.proxies)
         strings = [self.space.to_str(a) for a in archs]
         known = self.cache.get_many(self.config_key, strings, names) if self.cache else {}
         records = []
         for arch, arch_str in zip(archs, strings):
+            missing = [n for n in names if (arch_str, n) not in known and self.proxies[n].feature_only]
+            fresh = {r.proxy: r for r in self._shared_through_cache(arch, missing)} if len(missing) > 1 else {}
             for name in names:
-                record = known.get((arch_str, name))
+                record = known.get((arch_str, name)) or fresh.get(name)
                 if record is None:
                     record = self._score_through_cache(arch, name) if self.cache else self.compute(arch, name)
                 records.append(record)
                 if on_record is not None:
                     on_record(record)
         return records
+
+    def _shared_through_cache(self, arch: Any, names: list[str]) -> list[ScoreRecord]:
+        """:meth:`compute_shared` for the pairs this worker can claim; the others are left to the one-pair path."""
+        if self.cache is None:
+            return self.compute_shared(arch, names)
+        arch_str = self.space.to_str(arch)
+        won = self.cache.claim_many(self.config_key, [(arch_str, n, self._index(arch)) for n in names])
+        mine = [n for n in names if (arch_str, n) in won]
+        if not mine:
+            return []
+        try:
+            records = self.compute_shared(arch, mine)
+        except BaseException:
+            for name in mine:
+                self.cache.release(self.config_key, arch_str, name)
+            raise
+        self.cache.put_many(records)
+        return records
+
+
+def _reraise(error: BaseException) -> float:
+    raise error

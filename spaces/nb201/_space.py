@@ -13,7 +13,8 @@ from spaces._catalog import SPACES
 from . import _genotype as g
 from ._network import NB201Network, network_cost
 from ._packed import PackedNB201
-from ._stacked import SCHEMES, StackedNB201, initial_parameters
+from ._stacked import StackedNB201
+from ._weights import SCHEMES, WeightLayout, build_seeded_network, draw_numbers
 
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
 
@@ -62,11 +63,16 @@ class NB201Space(SearchSpace[g.Genotype]):
     def cost(self, arch: g.Genotype, num_classes: int) -> Cost:
         return network_cost(arch, num_classes)
 
+    def build_seeded(self, arch, num_classes, *, seed, init, device):
+        if init not in SCHEMES:
+            return None
+        return build_seeded_network(arch, num_classes, seed, init, device)
+
     def stacked(self, archs, seeds, num_classes, *, init, device):
         if init not in SCHEMES:
             return None
-        params = [initial_parameters(a, num_classes, seed, init) for a, seed in zip(archs, seeds)]
-        return StackedNB201(archs, params, device=device)
+        layout = WeightLayout(num_classes)
+        return StackedNB201(archs, draw_numbers(seeds, layout, init, device), layout, init)
 
     def packed(self, networks):
         return PackedNB201(networks)

@@ -8,75 +8,26 @@ at once and adds the result back into its students' node sums. A student therefo
 its own network and no more, and a whole group costs a handful of kernel launches instead of one per
 student.
 
-:func:`initial_parameters` reproduces, bit for bit, the parameters that :class:`NB201Network` gets from a
-seeded construction (and an initialisation scheme), without building modules: it draws the same random
-numbers in the same order. Students are always in training mode (BatchNorm on batch statistics, affine
-weight 1 and bias 0 as both schemes leave them), which is how the proxies use random networks.
+Each student's weights are read from the numbers its own generator drew (:mod:`spaces.nb201._weights`),
+the numbers a student built alone reads too. Students are always in training mode (BatchNorm on batch
+statistics, affine weight 1 and bias 0 as both schemes leave them), which is how the proxies use random
+networks.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch.nn import init
 
 from ._genotype import EDGES, Genotype
-from ._network import C_STEM, CELLS_PER_STAGE
+from ._network import CELLS_PER_STAGE
+from ._weights import WeightLayout
 
-#: The initialisation schemes :func:`initial_parameters` can reproduce (see ``proxies.INITS``).
-SCHEMES = ("default", "diswot")
 _BN_EPS = 1e-5  # nn.BatchNorm2d's default
 _CONV_OPS = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
-
-
-def _slots(genotype: Genotype, num_classes: int) -> list[tuple[tuple, tuple[int, ...]]]:
-    """(slot name, weight shape) of every convolution and the classifier, in module-construction order."""
-    slots: list[tuple[tuple, tuple[int, ...]]] = [(("stem",), (C_STEM, 3, 3, 3))]
-    c = C_STEM
-    for stage in range(3):
-        if stage > 0:
-            c_in, c = c, 2 * c
-            slots += [
-                (("reduce", stage, "a"), (c, c_in, 3, 3)),
-                (("reduce", stage, "b"), (c, c, 3, 3)),
-                (("reduce", stage, "shortcut"), (c, c_in, 1, 1)),
-            ]
-        for cell in range(CELLS_PER_STAGE):
-            for edge, name in enumerate(genotype.op_names):
-                if name in _CONV_OPS:
-                    k = _CONV_OPS[name]
-                    slots.append((("cell", stage, cell, edge), (c, c, k, k)))
-    slots.append((("classifier",), (num_classes, c)))
-    return slots
-
-
-def initial_parameters(genotype: Genotype, num_classes: int, seed: int, scheme: str = "default") -> dict:
-    """The weights a seeded ``NB201Network(genotype, num_classes)`` starts with, keyed by slot.
-
-    Equal to ``torch.manual_seed(seed); initialise(NB201Network(...), scheme)``: the construction draws
-    each convolution's and the classifier's weights (kaiming-uniform, a = sqrt(5)) and the classifier's
-    bias in module order; the ``diswot`` scheme then redraws every weight from N(0, 1), again in module
-    order, and zeroes the classifier's bias.
-    """
-    if scheme not in SCHEMES:
-        raise ValueError(f"the stacked NAS-Bench-201 network reproduces schemes {', '.join(SCHEMES)}, not {scheme!r}")
-    slots = _slots(genotype, num_classes)
-    gen = torch.Generator().manual_seed(seed)
-    params: dict = {}
-    for name, shape in slots:
-        params[name] = init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5), generator=gen)
-        if name == ("classifier",):
-            bound = 1 / math.sqrt(shape[1])
-            params["classifier_bias"] = init.uniform_(torch.empty(shape[0]), -bound, bound, generator=gen)
-    if scheme == "diswot":
-        for name, _ in slots:
-            params[name].normal_(0.0, 1.0, generator=gen)
-        params["classifier_bias"].zero_()
-    return params
 
 
 def packed_cell(
@@ -139,22 +90,28 @@ def _batch_norm(x: torch.Tensor) -> torch.Tensor:
 class StackedNB201:
     """K NAS-Bench-201 students with their own genotypes and weights, evaluated together."""
 
-    def __init__(self, genotypes: Sequence[Genotype], params: Sequence[dict], *, device: torch.device | str = "cpu"):
-        if len(genotypes) != len(params) or not genotypes:
-            raise ValueError("give one parameter dict per genotype, and at least one student")
+    def __init__(
+        self,
+        genotypes: Sequence[Genotype],
+        numbers: torch.Tensor,
+        layout: WeightLayout,
+        scheme: str,
+    ) -> None:
+        """``numbers`` (K, layout.size) holds each student's drawn numbers (:func:`~._weights.draw_numbers`)."""
+        if len(genotypes) != len(numbers) or not genotypes:
+            raise ValueError("give one row of numbers per genotype, and at least one student")
         self.genotypes = list(genotypes)
         self.k = len(genotypes)
-        device = torch.device(device)
+        device = numbers.device
 
-        def stack(slot: tuple, students: Sequence[int]) -> torch.Tensor:
-            return torch.cat([params[s][slot] for s in students]).to(device, non_blocking=True)
+        def stack(key: tuple, index: torch.Tensor | None = None, kernel: int | None = None) -> torch.Tensor:
+            rows = numbers if index is None else numbers.index_select(0, index)
+            weight = layout.weight(rows, key, scheme, kernel)  # (n, out, in, k, k)
+            return weight.reshape(-1, *weight.shape[2:]).contiguous()
 
-        everyone = range(self.k)
-        self.stem = stack(("stem",), everyone)
+        self.stem = stack(("stem",))
         self.reduce = {
-            (stage, part): stack(("reduce", stage, part), everyone)
-            for stage in (1, 2)
-            for part in ("a", "b", "shortcut")
+            (stage, part): stack(("reduce", stage, part)) for stage in (1, 2) for part in ("a", "b", "shortcut")
         }
         # Students grouped by the op on each edge; the same grouping holds in every cell.
         self.groups: list[dict[str, torch.Tensor]] = []
@@ -167,12 +124,14 @@ class StackedNB201:
         for edge, groups in enumerate(self.groups):
             for op, ids in groups.items():
                 if op in _CONV_OPS:
-                    members = ids.tolist()
+                    index = None if len(ids) == self.k else ids
                     for stage in range(3):
                         for cell in range(CELLS_PER_STAGE):
-                            self.cell_weights[stage, cell, edge, op] = stack(("cell", stage, cell, edge), members)
-        self.classifier = torch.stack([p[("classifier",)] for p in params]).to(device)  # (K, classes, C)
-        self.classifier_bias = torch.stack([p["classifier_bias"] for p in params]).to(device)  # (K, classes)
+                            self.cell_weights[stage, cell, edge, op] = stack(
+                                ("cell", stage, cell, edge), index, _CONV_OPS[op]
+                            )
+        self.classifier = layout.weight(numbers, ("classifier",), scheme).contiguous()  # (K, classes, C)
+        self.classifier_bias = layout.weight(numbers, ("classifier_bias",), scheme).contiguous()  # (K, classes)
 
     def classifier_of(self, student: int) -> torch.nn.Linear:
         """Student ``student``'s classifier as a layer (its weights are views of the stacked ones)."""
