@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from ._genotype import Genotype
 from ._network import C_STEM, CELLS_PER_STAGE, NB201Network
@@ -136,13 +136,12 @@ def build_seeded_network(
     device = torch.device(device)
     layout = WeightLayout(num_classes)
     numbers = draw_numbers([seed], layout, scheme, device)[0]
-    with torch.device("meta"):
+    # Modules initialise themselves as they are made; that costs less than making them on the meta device,
+    # and every weight is overwritten below. The global generator they draw from is restored after.
+    on_gpu = device.type != "cpu"
+    with torch.random.fork_rng(devices=[device] if on_gpu else []), torch.device(device) if on_gpu else nullcontext():
         net = NB201Network(genotype, num_classes)
-    net = net.to_empty(device=device)
     with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.reset_parameters()  # weight 1, bias 0, fresh running statistics: no random numbers
         for key, param in _network_weights(net, genotype):
             kernel = param.shape[-1] if key[0] == "cell" else None
             param.copy_(layout.weight(numbers, key, scheme, kernel))
