@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 
+import numpy as np
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.testing.pytest_samplers import BasicSamplerTestCase, SingleOnlySamplerTestCase
 
 from bench.search import SAMPLERS, RegularizedEvolutionSampler, SamplerOptions, make_sampler, sampler_spec
 
@@ -144,3 +147,84 @@ def test_re_rejects_bad_options_and_several_objectives() -> None:
     study = optuna.create_study(sampler=RegularizedEvolutionSampler(seed=0), directions=["maximize", "minimize"])
     with pytest.raises(ValueError, match="optimises one objective"):
         study.optimize(lambda t: (t.suggest_float("x", 0, 1), 0.0), n_trials=1)
+
+
+def test_re_ages_by_completion_not_by_trial_number() -> None:
+    """With parallel workers a trial that finishes late joins the population when it finishes."""
+    space = {"x": CategoricalDistribution(tuple(range(10)))}
+    sampler = RegularizedEvolutionSampler(population_size=3, sample_size=2, seed=0)
+    study = optuna.create_study(sampler=sampler, direction="maximize")
+    start = datetime(2026, 1, 1)
+    finished = [5, 1, 2, 3, 4]  # trial 0 finishes last
+    for number, minute in enumerate(finished):
+        study.add_trial(optuna.trial.create_trial(params={"x": number}, distributions=space, value=float(number)))
+        # Completion times set on the in-memory storage's record, as a slow worker would leave them.
+        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+        study._storage._get_trial(trial_id).datetime_complete = start + timedelta(minutes=minute)
+    assert [t.number for t in sampler.population(study, space)] == [3, 4, 0]
+
+
+def test_re_tournament_draws_with_replacement(nb201) -> None:
+    """Of a population of two, a tournament of two sometimes holds the weaker member twice (Real et al. 2019)."""
+    space = {"a": CategoricalDistribution(tuple(range(5))), "b": CategoricalDistribution(tuple(range(5)))}
+    weak, strong = {"a": 0, "b": 0}, {"a": 4, "b": 4}
+    parents = []
+    for seed in range(60):
+        sampler = RegularizedEvolutionSampler(population_size=2, sample_size=2, seed=seed)
+        study = optuna.create_study(sampler=sampler, direction="maximize")
+        for params, value in ((weak, 0.0), (strong, 1.0)):
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=value))
+        child = sampler.sample_relative(study, study.ask()._cached_frozen_trial, space)
+        parents.append("weak" if _differences(child, weak) == 1 else "strong")
+    # Without replacement the stronger member always wins; with it, P(weak twice) = 1/4.
+    assert 5 <= parents.count("weak") <= 30
+
+
+# Optuna's own sampler tests, as Optuna runs them on its samplers: regularised evolution is a
+# single-objective sampler; its relative sampling starts once the population is full (below).
+class TestRegularizedEvolutionBasic(BasicSamplerTestCase, SingleOnlySamplerTestCase):
+    @pytest.fixture
+    def sampler(self):
+        return lambda: RegularizedEvolutionSampler(population_size=4, sample_size=2, seed=0)
+
+
+class TestRegisteredRegularizedEvolution(BasicSamplerTestCase, SingleOnlySamplerTestCase):
+    """The same cases through the registry, i.e. wrapped for per-trial seeding."""
+
+    @pytest.fixture
+    def sampler(self):
+        return lambda: make_sampler("re", seed=0, space=None, options=SamplerOptions(population_size=4, sample_size=2))
+
+
+class TestRegisteredRandomAndTPE(BasicSamplerTestCase):
+    @pytest.fixture(params=["random", "tpe"])
+    def sampler(self, request):
+        return lambda: make_sampler(request.param, seed=0, space=None)
+
+
+@pytest.mark.parametrize(
+    "search_space",
+    [
+        {"x": FloatDistribution(-1.0, 1.0), "y": IntDistribution(3, 9, step=2)},
+        {"x": FloatDistribution(1e-7, 1.0, log=True), "y": CategoricalDistribution((-1, -10, -100))},
+        {"x": IntDistribution(1, 100, log=True), "y": CategoricalDistribution((1, 10, 100))},
+    ],
+)
+def test_re_relative_sampling_after_its_warm_up(search_space) -> None:
+    """Optuna's RelativeSamplerTestCase checks, once the population is full: values in range and of the right type."""
+    sampler = RegularizedEvolutionSampler(population_size=4, sample_size=2, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    for _ in range(4):
+        trial = study.ask(search_space)
+        study.tell(trial, sum(float(v) for v in trial.params.values()))
+    for _ in range(10):
+        params = sampler.sample_relative(study, study.ask()._cached_frozen_trial, search_space)
+        assert set(params) == set(search_space)
+        for name, dist in search_space.items():
+            value = params[name]
+            assert dist._contains(dist.to_internal_repr(value))
+            assert not isinstance(value, np.floating | np.integer)
+            if isinstance(dist, IntDistribution):
+                assert isinstance(value, int)
+            elif isinstance(dist, FloatDistribution):
+                assert isinstance(value, float)

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
-from bench.search import RunConfig, open_storage, trial_result
+from bench.search import MEMORY, RunConfig, open_storage, start_worker, trial_result
+from bench.search._session import load_study_config
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 TIMEOUT = 240
@@ -122,6 +123,12 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path, s
         assert trial.number in retries and retries[trial.number].state in COUNTED
         assert trial.params.items() <= retries[trial.number].params.items()
     assert set(retries) == {t.number for t in after if t.state == TrialState.FAIL}
+    # ... and it proposed, in order, what one uninterrupted run of the same study proposes.
+    config = load_study_config(name, open_storage(url))
+    alone = start_worker(config, storage=MEMORY, out_dir=tmp_path / "alone", device="cpu")
+    alone.run()
+    expected = [t.params for t in alone.study.get_trials() if t.state in COUNTED]
+    assert [t.params for t in after if t.state in COUNTED] == expected
 
 
 def test_workers_share_a_study_and_compute_each_score_once(tmp_path: Path, storage: tuple[str, str]) -> None:

@@ -1,10 +1,12 @@
 """Regularised (aging) evolution as an Optuna sampler.
 
 Real et al., "Regularized Evolution for Image Classifier Architecture Search" (AAAI 2019), the
-searcher DisWOT runs over NAS-Bench-201: keep the newest ``population_size`` completed trials as the
-population (the oldest one ages out as each child arrives), draw ``sample_size`` of them at random,
-take the best as the parent, and change exactly one of its parameters (one edge of a cell) to make
-the child. Until the population is full, trials are drawn at random.
+searcher DisWOT runs over NAS-Bench-201: keep the ``population_size`` most recently *completed* trials
+as the population (the oldest one ages out as each child arrives: with parallel workers a trial that
+finishes late joins the population when it finishes, as in the paper's asynchronous workers), draw
+``sample_size`` of them uniformly *with replacement* (the paper's and NAS-Bench-201's reference
+tournament), take the best as the parent, and change exactly one of its parameters (one edge of a
+cell) to make the child. Until the population is full, trials are drawn at random.
 
 The sampler works on any space through its Optuna distributions: a categorical parameter moves to
 another choice, an integer (or a float with a step) to another grid point, a continuous float is
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -63,12 +66,16 @@ class RegularizedEvolutionSampler(BaseSampler):
         self._rng.seed()
         self._random.reseed_rng()
 
-    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+    @staticmethod
+    def _refuse_several_objectives(study: optuna.Study) -> None:
         if len(study.directions) > 1:
             raise ValueError(
                 "sampler 're' (regularised evolution) optimises one objective; "
                 f"this study has {len(study.directions)}. Use a single objective (--objectives score) or nsga2"
             )
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        self._refuse_several_objectives(study)
         space = self._search_space.calculate(study)
         return {name: dist for name, dist in sorted(space.items()) if not dist.single()}
 
@@ -77,15 +84,13 @@ class RegularizedEvolutionSampler(BaseSampler):
     ) -> dict[str, Any]:
         if not search_space:
             return {}
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        members = [t for t in complete if all(name in t.params for name in search_space)]
-        # Aging: the population is the newest completed trials; older ones have died.
-        population = members[-self.population_size :]
+        population = self.population(study, search_space)
         if len(population) < self.population_size:
             return {}  # still filling the population: the independent (random) sampler draws
-        picks = self._rng.choice(len(population), size=self.sample_size, replace=False)
+        picks = self._rng.choice(len(population), size=self.sample_size, replace=True)
         maximise = study.direction == StudyDirection.MAXIMIZE
-        parent = max((population[i] for i in sorted(picks)), key=lambda t: self._fitness(t, maximise))
+        # The first of equally fit contestants wins: deterministic for a seed.
+        parent = max((population[i] for i in picks), key=lambda t: self._fitness(t, maximise))
         child = {name: parent.params[name] for name in search_space}
         names = list(search_space)
         name = names[self._rng.randint(len(names))]
@@ -95,7 +100,16 @@ class RegularizedEvolutionSampler(BaseSampler):
     def sample_independent(
         self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
     ) -> Any:
+        self._refuse_several_objectives(study)
         return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def population(self, study: optuna.Study, search_space: dict[str, BaseDistribution]) -> list[FrozenTrial]:
+        """The living population: the ``population_size`` most recently completed trials of the space, oldest
+        first (aging by completion, not by trial number)."""
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        members = [t for t in complete if all(name in t.params for name in search_space)]
+        members.sort(key=lambda t: (t.datetime_complete or datetime.max, t.number))
+        return members[-self.population_size :]
 
     # --- selection and mutation --------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 Every factory takes ``seed``, the space and :class:`SamplerOptions` and says what it can honour:
 constraints (Optuna's constrained optimisation) and several objectives. ``bench samplers`` and the
-CLI's checks read these flags, so a sampler is one entry here and nothing else.
+CLI's checks read these flags, so a sampler is one entry here and nothing else. Every sampler a study
+gets is wrapped in :class:`TrialSeededSampler`: each trial is proposed by a sampler made for it, so a
+resumed or extended study proposes what one uninterrupted run proposes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from optuna.trial import FrozenTrial
 from spaces import Registry, SearchSpace
 
 from ._evolution import RegularizedEvolutionSampler
+from ._trial_seeded import TrialSeededSampler
 
 ConstraintsFunc = Callable[[FrozenTrial], Sequence[float]]
 
@@ -45,9 +48,13 @@ class SamplerSpec:
     #: Default population size and tournament size, for samplers that have them.
     population_size: int | None = None
     sample_size: int | None = None
+    #: False for samplers whose sequence the study's storage already indexes (see :class:`TrialSeededSampler`).
+    reseed_per_trial: bool = True
 
     def __call__(self, *, seed: int, space: SearchSpace, options: SamplerOptions | None = None) -> BaseSampler:
-        return self.build(seed, space, options or SamplerOptions())
+        """The sampler, made afresh for each trial from the study's seed and the trial's slot."""
+        opts = options or SamplerOptions()
+        return TrialSeededSampler(lambda s: self.build(s, space, opts), seed, reseed_per_trial=self.reseed_per_trial)
 
 
 SAMPLERS: Registry[BaseSampler] = Registry("sampler")
@@ -113,7 +120,7 @@ SAMPLERS.register(
     "gp", SamplerSpec(_gp, "Gaussian-process Bayesian optimisation (Optuna's GPSampler)", constraints=True)
 )
 SAMPLERS.register("random", SamplerSpec(_random, "uniform random search"))
-SAMPLERS.register("qmc", SamplerSpec(_qmc, "scrambled Sobol quasi-random search"))
+SAMPLERS.register("qmc", SamplerSpec(_qmc, "scrambled Sobol quasi-random search", reseed_per_trial=False))
 SAMPLERS.register("brute", SamplerSpec(_brute, "exhaustive search in a random order (finite spaces)"))
 SAMPLERS.register(
     "re",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,11 +23,6 @@ from ._storage import OpenedStorage, default_storage, open_storage
 
 CONFIG_ATTR = "bench_config"
 RESULTS = Path("results")
-
-
-def worker_seed(seed: int, worker: str) -> int:
-    """A sampler seed for an extra worker: its own, so that parallel workers do not propose alike."""
-    return int.from_bytes(hashlib.sha256(f"{seed}|{worker}".encode()).digest()[:4], "little") % (2**31)
 
 
 def build_sampler(config: RunConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -191,7 +185,11 @@ def join_worker(
     cache: str | None = None,
     wait: float = 0.0,
 ) -> Worker:
-    """A worker for an existing study, with the config it was created with (and its own sampler seed)."""
+    """A worker for an existing study, with the config it was created with.
+
+    It shares the study's sampler seed: each trial's proposal is seeded by its slot, so workers that start
+    trials of other slots propose apart.
+    """
     opened = open_storage(storage, on_stale=enqueue_retry)
     config = load_study_config(study_name, opened, wait=wait)
     if cache:
@@ -202,6 +200,5 @@ def join_worker(
         out_dir=Path("."),
         device=device,
         data_root=data_root,
-        sampler_seed=worker_seed(config.seed, worker_id()),
         opened=opened,
     )
