@@ -145,6 +145,17 @@ class SearchSpace(abc.ABC, Generic[ArchT]):
         """Whether the input reaches the output (a disconnected network outputs a constant)."""
         return True
 
+    def invalid_reason(self, arch: ArchT) -> str | None:
+        """None for an architecture that is a valid network; otherwise why it is not.
+
+        Searches skip invalid architectures (pruned with this reason, without scoring) unless asked to keep
+        them, and correlation tables report all and valid architectures. By default a network is valid when
+        its input reaches its output.
+        """
+        if not self.is_connected(arch):
+            return "invalid network: the input never reaches the output (it computes a constant)"
+        return None
+
     def build_seeded(
         self, arch: ArchT, num_classes: int, *, seed: int, init: str, device: torch.device
     ) -> FeatureNetwork | None:

@@ -165,12 +165,15 @@ def test_failed_scores_prune_the_trial_with_the_reason_and_count(tmp_path: Path)
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert pruned and complete and len(pruned) + len(complete) == 25
-    for t in pruned:
+    failed = [t for t in pruned if trial_result(t)["score_status"] != "invalid"]  # invalid cells are not scored
+    assert failed
+    for t in failed:
         record = trial_result(t)
         assert record["params"] < 600_000 and record["error"].startswith("too small to score")
         assert record["score"] is None and record["score_status"] == "failed"
     frame, _ = worker.write(tmp_path / "out", result)
-    assert set(frame.loc[frame["state"] == "PRUNED", "error"].str.slice(0, 17)) == {"too small to scor"}
+    errors = frame.loc[(frame["state"] == "PRUNED") & frame["connected"], "error"]
+    assert set(errors.str.slice(0, 17)) == {"too small to scor"}
 
 
 def test_scores_come_from_the_cache_on_a_second_study(tmp_path: Path) -> None:
@@ -215,3 +218,75 @@ def test_samplers_are_listed_from_the_registry() -> None:
     assert code == 0
     for name in ("brute", "gp", "nsga2", "qmc", "random", "re", "tpe"):
         assert name in out
+
+
+def _loves_disconnected_cells(scorer) -> None:
+    """Make ``params`` score disconnected cells highest, as pkt and fitnet do on random networks."""
+    original = scorer.proxies["params"]
+    space = scorer.space
+
+    class LovesDisconnected(Proxy):
+        needs_data = False
+
+        def score(self, student: FeatureNetwork, inputs: ProxyInputs) -> float:
+            connected = space.is_connected(student.genotype)
+            return original.score(student, inputs) + (0.0 if connected else 1e9)
+
+    scorer.proxies["params"] = LovesDisconnected()
+
+
+@pytest.mark.parametrize("include_invalid", [False, True])
+def test_invalid_networks_are_pruned_unscored_unless_asked(tmp_path: Path, nb201, include_invalid: bool) -> None:
+    config = RunConfig(proxy="params", sampler="random", n_trials=10, objectives=("score",),
+                       cache=f"sqlite:///{tmp_path / 's.db'}", include_invalid=include_invalid).resolved()  # fmt: skip
+    worker = start_worker(config, storage=MEMORY, out_dir=tmp_path, device="cpu")
+    _loves_disconnected_cells(worker.objective.scorer)
+    disconnected = [a for a in nb201 if not nb201.is_connected(a)][:3]
+    for arch in disconnected:
+        worker.study.enqueue_trial(nb201.to_params(arch))
+    worker.run()
+    trials = worker.study.get_trials()
+    invalid = [t for t in trials if not trial_result(t)["connected"]]
+    assert len(invalid) >= 3
+    _, best = worker.write(tmp_path / "out", worker.run())
+    if include_invalid:
+        assert all(t.state == optuna.trial.TrialState.COMPLETE for t in invalid)
+        assert not best["connected"]  # what happens when validity is ignored: a constant network wins
+    else:
+        for t in invalid:
+            record = trial_result(t)
+            assert t.state == optuna.trial.TrialState.PRUNED and record["score_status"] == "invalid"
+            assert record["score"] is None and "input never reaches the output" in record["error"]
+        assert best["connected"]
+        # never scored: nothing about them reached the score cache
+        cached = {r.arch for r in worker.objective.scorer.cache.records()}
+        assert not cached & {nb201.to_str(a) for a in disconnected}
+
+
+def test_a_transient_score_failure_fails_the_trial_and_it_is_retried(tmp_path: Path, caplog) -> None:
+    config = RunConfig(proxy="params", sampler="random", n_trials=6, objectives=("score",),
+                       cache=f"sqlite:///{tmp_path / 's.db'}").resolved()  # fmt: skip
+    worker = start_worker(config, storage=MEMORY, out_dir=tmp_path, device="cpu")
+    scorer = worker.objective.scorer
+    original = scorer.proxies["params"]
+    calls: list[str] = []
+
+    class RunsOutOfMemoryOnce(Proxy):
+        needs_data = False
+
+        def score(self, student: FeatureNetwork, inputs: ProxyInputs) -> float:
+            calls.append(scorer.space.to_str(student.genotype))
+            if len(calls) == 2:
+                raise RuntimeError("CUDA error: an illegal memory access was encountered")
+            return original.score(student, inputs)
+
+    scorer.proxies["params"] = RunsOutOfMemoryOnce()
+    result = worker.run()
+    trials = worker.study.get_trials()
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(failed) == 1 and result.transient == [failed[0].number]
+    retry = next(t for t in trials if t.user_attrs.get("retry_of") == failed[0].number)
+    assert retry.state == optuna.trial.TrialState.COMPLETE and retry.params == failed[0].params
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 6
+    assert calls.count(calls[1]) == 2  # computed again, not taken from the cache
+    assert "Traceback" not in caplog.text

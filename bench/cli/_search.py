@@ -75,6 +75,14 @@ PopulationOption = Annotated[
     int | None, typer.Option("--population", help="Population size of nsga2 and re (default 20).")
 ]
 SampleSizeOption = Annotated[int | None, typer.Option("--sample-size", help="Tournament size of re (default 5).")]
+IncludeInvalidOption = Annotated[
+    bool,
+    typer.Option(
+        "--include-invalid",
+        help="Score invalid networks (e.g. NB201 cells whose input never reaches the output) like any other; "
+        "by default their trials are pruned with the reason, unscored.",
+    ),
+]
 
 
 def _quiet_optuna() -> None:
@@ -171,6 +179,7 @@ def run_command(
     score_seed: ScoreSeedOption = 0,
     init: InitOption = "default",
     cache: CacheOption = DEFAULT_CACHE,
+    include_invalid: IncludeInvalidOption = False,
     device: DeviceOption = "auto",
     data_root: DataRootOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -182,6 +191,7 @@ def run_command(
         objectives=parse_objectives(objectives), max_params=max_params, max_flops=max_flops, teacher=teacher,
         teacher_weights=teacher_weights, batch_size=batch_size, score_seed=score_seed, init=init,
         population_size=population, sample_size=sample_size, cache=cache, study_name=study_name or "",
+        include_invalid=include_invalid,
     ).resolved()  # fmt: skip
     out_dir = out_dir_for(config, out)
     start = time.perf_counter()
@@ -248,6 +258,7 @@ def sweep_command(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Sweep folder (default: results/sweep-<space>-<dataset>).")] = None,
     jobs: Annotated[int, typer.Option(help="Cells run in parallel processes.")] = 1,
+    include_invalid: IncludeInvalidOption = False,
     device: DeviceOption = "auto",
     data_root: DataRootOption = None,
 ) -> None:
@@ -261,7 +272,7 @@ def sweep_command(
         space=space, dataset=dataset, n_trials=n_trials, objectives=parse_objectives(objectives),
         max_params=max_params, max_flops=max_flops, teacher=teacher, teacher_weights=teacher_weights,
         batch_size=batch_size, score_seed=score_seed, init=init, population_size=population,
-        sample_size=sample_size, cache=cache,
+        sample_size=sample_size, cache=cache, include_invalid=include_invalid,
     )  # fmt: skip
     out_dir = out or Path("results") / f"sweep-{space}-{dataset}"
     cells = grid(base, parse_samplers(samplers), parse_proxy_list(proxies), parse_seeds(seeds), out_dir)

@@ -25,7 +25,8 @@ _DEFAULT_OBJECTIVES = {"nsga2": ("score", "params")}
 class RunConfig:
     """One study: a space searched with one proxy and one sampler, on one dataset, with one seed.
 
-    ``seed`` seeds the sampler. ``score_seed`` seeds the scores (the data batch and each network's
+    ``seed`` seeds the sampler (each trial's proposal is seeded from it and the trial's slot, see
+    ``TrialSeededSampler``). ``score_seed`` seeds the scores (the data batch and each network's
     initialisation) and is kept apart, so that studies with different sampler seeds share cached
     scores. ``objectives`` empty means the sampler's default; ``teacher`` None means the space's
     default teacher (``bench.teachers.default_teacher``) where the proxy needs one.
@@ -49,6 +50,9 @@ class RunConfig:
     sample_size: int | None = None
     cache: str = DEFAULT_CACHE
     study_name: str = ""
+    #: Score invalid architectures (e.g. NB201 cells whose input never reaches the output) like any other;
+    #: by default their trials are pruned with the reason and never scored.
+    include_invalid: bool = False
 
     # --- resolution and validation ------------------------------------------------------------------
 
@@ -114,6 +118,8 @@ class RunConfig:
             parts.append(f"maxparams{self.max_params:g}")
         if self.max_flops is not None:
             parts.append(f"maxflops{self.max_flops:g}")
+        if self.include_invalid:
+            parts.append("withinvalid")
         parts.append(f"s{self.seed}")
         return "-".join(parts)
 
@@ -172,6 +178,8 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
+        # A study stored before invalid architectures were skipped scored every one of them.
+        values.setdefault("include_invalid", True)
         values["objectives"] = tuple(values.get("objectives", ()))
         return cls(**values)
 

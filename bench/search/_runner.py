@@ -12,6 +12,7 @@ retried; on RDB storages Optuna's heartbeat does the same for workers of other m
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -25,6 +26,20 @@ from ._storage import OpenedStorage
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_RETRIES = 3
+
+
+class TransientScoreError(RuntimeError):
+    """A trial's score failed for a reason of the moment (out of memory, a runtime error): the trial fails
+    and is retried with its parameters, instead of counting as pruned."""
+
+
+class _NoTracebackForTransient(logging.Filter):
+    """Optuna logs a failed trial with its traceback; a transient score failure is expected and said in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], TransientScoreError):
+            record.exc_info = None
+        return True
 
 
 def _process_start(pid: int) -> str | None:
@@ -127,6 +142,7 @@ class LoopResult:
 
     trials: list[int] = field(default_factory=list)
     recovered: list[int] = field(default_factory=list)
+    transient: list[int] = field(default_factory=list)  # trials failed by a transient score error, retried
     objective_seconds: float = 0.0
     overhead_seconds: float = 0.0  # sampler and storage: everything in a trial but the objective
     waited_seconds: float = 0.0
@@ -148,6 +164,25 @@ def run_trials(
     as soon as the trial has recorded its worker. While the other workers' running trials would
     complete the budget, this worker waits: they finish, or die and are retried here.
     """
+    quiet = _NoTracebackForTransient()
+    handlers = logging.getLogger("optuna").handlers  # filters of handlers see the records of child loggers
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        return _run_trials(study, objective, n_trials, opened, on_trial, poll)
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
+def _run_trials(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float | list[float]],
+    n_trials: int,
+    opened: OpenedStorage,
+    on_trial: Callable[[FrozenTrial, Counts], None] | None,
+    poll: float,
+) -> LoopResult:
     me = worker_id()
     storage = opened.storage
     study_id = storage.get_study_id_from_name(study.study_name)
@@ -168,7 +203,7 @@ def run_trials(
             call = _LockedCall(objective, lock, me)
             start = time.perf_counter()
             try:
-                study.optimize(call, n_trials=1, catch=(), gc_after_trial=False)
+                study.optimize(call, n_trials=1, catch=(TransientScoreError,), gc_after_trial=False)
             except BaseException:
                 if call.number is not None:
                     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, call.number)
@@ -177,6 +212,11 @@ def run_trials(
                 raise
             result.overhead_seconds += time.perf_counter() - start - call.seconds
             result.objective_seconds += call.seconds
+            if call.number is not None:
+                trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, call.number)
+                if storage.get_trial(trial_id).state == TrialState.FAIL:  # a transient score failure
+                    enqueue_retry(study, storage.get_trial(trial_id))
+                    result.transient.append(call.number)
         if call.number is not None:
             result.trials.append(call.number)
             if on_trial is not None:
