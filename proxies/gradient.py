@@ -79,19 +79,25 @@ class Grasp(Proxy):
 
 @register_proxy("fisher")
 class Fisher(Proxy):
-    """Fisher information of each layer's output channels (Theis et al. 2018; Turner et al. 2020), as in
-    zero-cost-nas: ``0.5 * mean_n (sum_hw a * dL/da)^2`` per channel of every convolution and linear
-    output ``a``, summed over channels and layers."""
+    """Fisher information (Theis et al. 2018; Turner et al. 2020) as zero-cost-nas and NASLib score it.
 
-    description = "summed channel Fisher information of layer outputs (Turner et al. 2020)"
+    For the output ``a`` of every convolution and linear layer, each channel's value is
+    ``0.5 * mean_n (sum_hw a * dL/da)^2``; the reference then *broadcasts* each channel's value to every
+    weight of that channel (a tensor of the weight's ``shape[1:]`` filled with it) before everything is
+    summed, so a channel counts ``in_channels * kh * kw`` times. (Version 1 summed the channel values
+    without that weighting.)
+    """
+
+    description = "Fisher information of layer outputs, per weight as zero-cost-nas sums it (Turner et al. 2020)"
     needs_labels = True
+    version = 2
 
     def score(self, student: FeatureNetwork, inputs: ProxyInputs) -> float:
-        outputs: list[torch.Tensor] = []
+        outputs: list[tuple[torch.Tensor, int]] = []
 
         def keep(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
             if out.requires_grad:
-                outputs.append(out)
+                outputs.append((out, module.weight[0].numel()))  # weights per output channel
 
         handles = [layer.register_forward_hook(keep) for layer in weight_layers(student)]
         try:
@@ -99,14 +105,14 @@ class Fisher(Proxy):
         finally:
             for handle in handles:
                 handle.remove()
-        grads = torch.autograd.grad(loss, outputs, allow_unused=True)
+        grads = torch.autograd.grad(loss, [out for out, _ in outputs], allow_unused=True)
         total = torch.zeros((), dtype=torch.float64, device=inputs.device)
-        for act, grad in zip(outputs, grads):
+        for (act, per_channel_weights), grad in zip(outputs, grads):
             if grad is None:
                 continue
             product = (act.detach() * grad).double()
             per_channel = product.sum(dim=tuple(range(2, product.dim()))) if product.dim() > 2 else product
-            total = total + per_channel.pow(2).mean(0).mul(0.5).sum()
+            total = total + per_channel.pow(2).mean(0).mul(0.5).sum() * per_channel_weights
         return finite(total, "fisher")
 
 

@@ -152,19 +152,35 @@ def test_grasp_and_fisher_against_the_reference_procedure(inputs, nb201):
     hg = torch.autograd.grad(sum((a * b).sum() for a, b in zip(first, second)), weights)
     grasp = sum((-w.detach() * h).sum() for w, h in zip(weights, hg))
     assert get_proxy("grasp").score(student, inputs) == pytest.approx(float(grasp), rel=1e-4)
-    # Fisher: each conv/linear output a, 0.5 * mean_n (sum_hw a * dL/da)^2 per channel, summed.
-    outs = []
-    handles = [m.register_forward_hook(lambda m, i, o: outs.append(o)) for m in student.modules()
-               if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]  # fmt: skip
-    loss = F.cross_entropy(student(inputs.images), inputs.labels)
+
+
+def test_fisher_against_the_reference_procedure(inputs, nb201):
+    """zero-cost-nas's fisher.py, re-done its way: a backward hook per layer takes the output gradient, each
+    channel's 0.5 * mean_n (sum_hw a * dL/da)^2 is broadcast over the weights of that channel (a tensor
+    of ``weight.shape[1:]`` filled with it, ``reshape_elements``), and every element is summed."""
+    student = nb201_net(nb201, ARCHS[0])
+    layers = [m for m in student.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    acts, fisher = {}, {}
+
+    def forward_hook(module, args, out):
+        acts[module] = out.detach()
+
+    def backward_hook(module, grad_input, grad_output):
+        act, grad = acts[module], grad_output[0].detach()
+        g_nk = torch.sum(act * grad, list(range(2, act.dim()))) if act.dim() > 2 else act * grad
+        fisher[module] = fisher.get(module, 0) + g_nk.pow(2).mean(0).mul(0.5)
+
+    handles = [h for m in layers for h in (m.register_forward_hook(forward_hook),
+                                           m.register_full_backward_hook(backward_hook))]  # fmt: skip
+    F.cross_entropy(student(inputs.images), inputs.labels).backward()
     for h in handles:
         h.remove()
-    grads = torch.autograd.grad(loss, outs)
-    fisher = 0.0
-    for a, g in zip(outs, grads):
-        per_channel = (a * g).sum((2, 3)) if a.dim() == 4 else a * g
-        fisher += float(0.5 * per_channel.detach().pow(2).mean(0).sum())
-    assert get_proxy("fisher").score(student, inputs) == pytest.approx(fisher, rel=1e-4)
+    per_weight = []
+    for m in layers:
+        channel = fisher.get(m, torch.zeros(m.weight.shape[0])).abs()
+        per_weight.append(torch.stack([torch.empty(m.weight.shape[1:]).fill_(float(v)) for v in channel]))
+    expected = sum(float(t.double().sum()) for t in per_weight)
+    assert get_proxy("fisher").score(student, inputs) == pytest.approx(expected, rel=1e-4)
 
 
 def test_nwot_kernel_counts_agreements(inputs, nb201):
