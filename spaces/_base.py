@@ -124,6 +124,11 @@ class SearchSpace(abc.ABC, Generic[ArchT]):
     def cost(self, arch: ArchT, num_classes: int) -> Cost:
         """Parameter count and FLOPs of the network for a 32x32 (or the space's) input."""
 
+    def cost_on(self, arch: ArchT, dataset: str) -> Cost:
+        """Parameter count and FLOPs on ``dataset``: its classifier width and its input size (a space whose
+        datasets differ in input size says so here)."""
+        return self.cost(arch, self.num_classes[dataset])
+
     def __len__(self) -> int:
         raise TypeError(f"space {self.name!r} is not finite")
 
@@ -197,5 +202,5 @@ class SearchSpace(abc.ABC, Generic[ArchT]):
             arch=self.to_str(arch),
             unique=self.unique(arch),
             connected=self.is_connected(arch),
-            cost={dataset: self.cost(arch, k) for dataset, k in self.num_classes.items()},
+            cost={dataset: self.cost_on(arch, dataset) for dataset in self.num_classes},
         )

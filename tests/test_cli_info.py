@@ -26,6 +26,8 @@ def test_arch_json_by_index_and_by_string(nb201):
     assert by_index["index"] == 1 and by_index["connected"] is True
     assert by_index["params"] == {"cifar10": 802426, "cifar100": 808276, "ImageNet16-120": 809576}
     assert by_index["flops"]["cifar10"] == nb201.cost(nb201.arch_at(1), 10).flops
+    assert by_index["flops"]["ImageNet16-120"] == nb201.cost_on(nb201.arch_at(1), "ImageNet16-120").flops
+    assert by_index["flops"]["ImageNet16-120"] < by_index["flops"]["cifar10"] / 3  # 16x16 images
     assert by_index["accuracy"]["cifar10"]["test_acc"] == pytest.approx(93.66, abs=0.01)
     assert by_index["accuracy"]["cifar100"]["val_acc"] > 60
 

@@ -109,6 +109,20 @@ def test_builder_matches_cost_formula_and_flop_counter(nb201, index, num_classes
     assert counter.get_total_flops() == cost.flops
 
 
+@pytest.mark.parametrize("index", [0, 1, 5000, 6111, 15624])
+def test_imagenet16_flops_are_counted_on_its_16x16_images(nb201, index):
+    arch = nb201.arch_at(index)
+    cost = nb201.cost_on(arch, "ImageNet16-120")
+    with FlopCounterMode(display=False) as counter:
+        nb201.build(arch, 120)(torch.randn(1, 3, 16, 16))
+    assert counter.get_total_flops() == cost.flops
+    # A quarter of CIFAR's convolution FLOPs (half the side), the classifier's unchanged.
+    classifier = 2 * 64 * 120
+    assert cost.flops - classifier == (nb201.cost_on(arch, "cifar100").flops - 2 * 64 * 100) // 4
+    assert cost.params == nb201.cost(arch, 120).params
+    assert nb201.cost_on(arch, "cifar10") == nb201.cost(arch, 10)
+
+
 def test_builder_parameter_count_on_a_sample_of_every_head(nb201):
     with torch.device("meta"):
         for index in range(0, 15625, 97):

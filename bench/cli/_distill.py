@@ -339,9 +339,11 @@ def distill_report_command(
         raise ValueError(f"--ground-truth must be a kd-bench table (kd:PATH), got {ground_truth!r}")
     kd = load_ground_truth(ground_truth, space=space, data_root=data_root)
     sp = get_space(space)
-    classes = check_dataset(dataset).num_classes
+    check_dataset(dataset)
     archs = list(kd.table(dataset).index)
-    costs = pd.DataFrame([vars(sp.cost(sp.parse(a), classes)) for a in archs], index=archs, columns=["params", "flops"])
+    costs = pd.DataFrame(
+        [vars(sp.cost_on(sp.parse(a), dataset)) for a in archs], index=archs, columns=["params", "flops"]
+    )
     pool = candidates(kd, dataset, max_params=max_params, costs=costs)
     bench_spec = benchmark or default_ground_truth(space, data_root)
     bench_truth = load_ground_truth(bench_spec, space=space, data_root=data_root)

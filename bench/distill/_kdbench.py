@@ -25,7 +25,6 @@ import pandas as pd
 
 from spaces import get_space
 
-from ..data import check_dataset
 from ..scoring import ScoreCache
 from ..scoring._records import FAILED, OK, ScoreRecord
 from ._recipe import Recipe
@@ -203,7 +202,7 @@ def results_table(bench: KDBench) -> pd.DataFrame:
     """One row per student: vanilla and KD test accuracy (%), the gain, cost and the recipes' hashes."""
     cache = ScoreCache(bench.storage)
     space = get_space(bench.space)
-    classes = check_dataset(bench.recipe.dataset).num_classes
+
     found = {m: cache.get_many(bench.config(m), bench.archs, [bench.proxy(m)]) for m in MODES}
     rows = []
     for arch in bench.archs:
@@ -211,7 +210,7 @@ def results_table(bench: KDBench) -> pd.DataFrame:
         for mode in MODES:
             record = found[mode].get((arch, bench.proxy(mode)))
             accs[mode] = record.score if record is not None and record.ok else float("nan")
-        cost = space.cost(space.parse(arch), classes)
+        cost = space.cost_on(space.parse(arch), bench.recipe.dataset)
         rows.append(
             {
                 "arch": arch,

@@ -18,9 +18,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from proxies import proxy_version
-
-from ._records import TRANSIENT, ScoreRecord, score_key
+from ._records import TRANSIENT, ScoreRecord, known_version, score_key
 
 RUNNING = "running"
 _metadata = sa.MetaData()
@@ -34,7 +32,7 @@ _scores = sa.Table(
     sa.Column("arch", sa.Text, nullable=False),
     sa.Column("idx", sa.Integer, nullable=True),
     sa.Column("proxy", sa.String(64), nullable=False),
-    sa.Column("version", sa.Integer, nullable=False, default=1),
+    sa.Column("version", sa.Integer, nullable=True),  # the proxy's version; None for keys of other work
     sa.Column("score", sa.Float, nullable=True),
     sa.Column("seconds", sa.Float, nullable=False, default=0.0),
     sa.Column("status", sa.String(16), nullable=False),
@@ -278,7 +276,7 @@ def _row(config: str, arch: str, proxy: str, index: int | None, owner: str, reco
         "arch": arch,
         "idx": index,
         "proxy": proxy,
-        "version": proxy_version(proxy),
+        "version": known_version(proxy),
         "score": record.score if record else None,
         "seconds": record.seconds if record else 0.0,
         "status": record.status if record else RUNNING,

@@ -104,8 +104,15 @@ class ScoreRecord:
         return row
 
 
+def known_version(name: str) -> int | None:
+    """The version of the registered proxy ``name``; None for other keys the cache holds (e.g. training jobs)."""
+    from proxies import PROXIES, proxy_version
+
+    return proxy_version(name) if name in PROXIES else None
+
+
 def score_key(config_key: str, arch: str, proxy: str) -> str:
     """The cache key of one score: its config, the architecture and the proxy at its current version."""
-    from proxies import proxy_version
-
-    return hashlib.sha1(f"{config_key}|{arch}|{proxy}@{proxy_version(proxy)}".encode()).hexdigest()
+    version = known_version(proxy)
+    name = proxy if version is None else f"{proxy}@{version}"
+    return hashlib.sha1(f"{config_key}|{arch}|{name}".encode()).hexdigest()

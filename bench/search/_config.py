@@ -139,8 +139,7 @@ class RunConfig:
             archs = list(space)
         except TypeError:
             return  # an infinite space: nothing to enumerate, the sampler finds out
-        num_classes = space.num_classes[self.dataset]
-        costs = [space.cost(a, num_classes) for a in archs]
+        costs = [space.cost_on(a, self.dataset) for a in archs]
         for name, limit in limits.items():
             smallest = min(getattr(c, name) for c in costs)
             if smallest > limit:

@@ -129,7 +129,7 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         arch = self.architecture(trial)
         arch_str = self.space.to_str(arch)
-        cost = self.space.cost(arch, self.num_classes)
+        cost = self.space.cost_on(arch, self.config.dataset)
         costs = {"params": cost.params, "flops": cost.flops}
         # Relative excess over each limit: feasible when <= 0, and on one scale for every cost.
         constraints = {f"max_{name}": costs[name] / limit - 1.0 for name, limit in self.limits.items()}

@@ -68,10 +68,17 @@ class NB201Network(FeatureNetwork):
         return Features(stages=stage_maps, pre_pool=pre_pool, embedding=embedding, logits=self.classifier(embedding))
 
 
-def network_cost(genotype: Genotype, num_classes: int, channels: int = C_STEM, cells: int = CELLS_PER_STAGE) -> Cost:
-    """Exact parameter count and FLOPs (as torch's FlopCounterMode counts them: 2 per multiply-add of
-    convolutions and the classifier; BatchNorm, pooling and sums are not counted)."""
-    hw = INPUT_SIZE * INPUT_SIZE
+def network_cost(
+    genotype: Genotype,
+    num_classes: int,
+    channels: int = C_STEM,
+    cells: int = CELLS_PER_STAGE,
+    resolution: int = INPUT_SIZE,
+) -> Cost:
+    """Exact parameter count and FLOPs of one ``resolution`` x ``resolution`` image (as torch's FlopCounterMode
+    counts them: 2 per multiply-add of convolutions and the classifier; BatchNorm, pooling and sums are not
+    counted)."""
+    hw = resolution * resolution
     params = 27 * channels + 2 * channels
     flops = 2 * 27 * channels * hw
     c = channels

@@ -17,6 +17,9 @@ from ._stacked import StackedNB201
 from ._weights import SCHEMES, WeightLayout, build_seeded_network, draw_numbers
 
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
+#: Image side of each dataset: ImageNet16-120's images are 16 x 16, so its networks cost a quarter of the
+#: convolutions' FLOPs of CIFAR's (NAS-Bench-201 reports them so).
+DATASET_RESOLUTION = {"cifar10": 32, "cifar100": 32, "ImageNet16-120": 16}
 
 
 def _param_name(edge: int) -> str:
@@ -62,6 +65,9 @@ class NB201Space(SearchSpace[g.Genotype]):
 
     def cost(self, arch: g.Genotype, num_classes: int) -> Cost:
         return network_cost(arch, num_classes)
+
+    def cost_on(self, arch: g.Genotype, dataset: str) -> Cost:
+        return network_cost(arch, self.num_classes[dataset], resolution=DATASET_RESOLUTION[dataset])
 
     def build_seeded(self, arch, num_classes, *, seed, init, device):
         if init not in SCHEMES:
