@@ -316,3 +316,18 @@ def proxy_batch(
         dataset=dataset,
         seed=seed,
     )
+
+
+def images_for(dataset: str, root: str | os.PathLike | None = None) -> str:
+    """The dataset whose images stand in for ``dataset``'s in a proxy batch: ``dataset`` itself where its images
+    are found under the root; otherwise the first dataset with images of the same size and no more classes
+    that is found (CIFAR-10's for CIFAR-100's), so a head of ``dataset``'s width scores real images. Callers
+    state the substitution; ``dataset`` again where none is found (loading it then says what is missing).
+    """
+    spec = check_dataset(dataset)
+    if locate(dataset, root) is not None:
+        return dataset
+    for name, other in DATASETS.items():
+        if other.image_size == spec.image_size and other.num_classes <= spec.num_classes and locate(name, root):
+            return name
+    return dataset

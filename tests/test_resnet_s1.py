@@ -244,3 +244,19 @@ def test_bench_correlate(tmp_path, s1, data_root):
         by = {p["proxy"]: p for p in payload["proxies"]}
         assert by["oracle"]["n"] == 64 and by["oracle"]["spearman"] == pytest.approx(1.0)
         assert 0 < by["params"]["spearman"] < 1
+
+
+def test_s1_scores_and_its_ground_truth_agree_on_cifar100(tmp_path, data_root):
+    """S1's ground truth is CIFAR-100; without CIFAR-100 images a 100-class head scores CIFAR-10's, said so."""
+    assert not (data_root / "cifar100").exists()  # the shared data holds CIFAR-10 images only
+    result = invoke("score", "--space", "resnet_s1", "--proxy", "params,l2_norm", "--all", "--out", tmp_path / "s1.csv")
+    assert result.exit_code == 0, result.output
+    assert "cifar100 images are not under the data root" in " ".join(result.stdout.split())
+    made_by = json.loads((tmp_path / "s1.csv.json").read_text())
+    assert made_by["dataset"] == "cifar100" and made_by["images"] == "cifar10"
+    truth = data_root / "diswot-s1" / "s1-gt-cls.txt"
+    for spec in ("diswot-s1", f"diswot-s1:{truth}"):
+        result = invoke("correlate", tmp_path / "s1.csv", "--space", "resnet_s1", "-g", spec, "--json")
+        assert result.exit_code == 0, result.output
+        rows = {row["proxy"]: row for row in json.loads(result.stdout)["proxies"]}
+        assert rows["params"]["n"] == 64 and rows["params"]["dataset"] == "cifar100"

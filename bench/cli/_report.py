@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
+from spaces import get_space
+
 from ..analysis import (
     CI_METHODS,
     DEFAULT_CHECKPOINTS,
@@ -166,7 +168,7 @@ def run_correlate(
     for run in runs:
         if dataset is not None and run.meta.get("dataset", dataset) != dataset:
             raise ValueError(f"score file {run.path} was scored on {run.meta['dataset']}, not --dataset {dataset}")
-        run.meta.setdefault("dataset", dataset or "cifar10")
+        run.meta.setdefault("dataset", dataset or next(iter(get_space(space).num_classes)))
     truths = _truth_sources(ground_truth, metric, space, data_root)
     names = metric_names(top_percent)
     if out is not None:

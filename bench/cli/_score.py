@@ -234,7 +234,19 @@ def score_command(
         archs = [sp.parse(a) for a in arch or []]
     if unique:
         archs = one_per_class(sp, archs)
+    images = dataset
+    if getattr(sp, "input_kind", "image") == "image":
+        from ..data import images_for
+
+        images = images_for(dataset, data_root)
+        if images != dataset:
+            console.print(
+                f"{dataset} images are not under the data root: the proxies score {images} images "
+                f"under the {dataset} classifier head",
+                highlight=False,
+            )
     config = ScoringConfig(
+        images=images,
         space=space,
         dataset=dataset,
         batch_size=batch_size,

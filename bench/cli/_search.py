@@ -203,6 +203,11 @@ def run_command(
         f"{config.dataset} by {config.sampler} ({', '.join(config.objectives)}), {config.n_trials} trials, "
         f"device {worker.device}" + (f", teacher {config.teacher}" if config.teacher else "")
     )
+    if worker.config.images:
+        console.print(
+            f"{config.dataset} images are not under the data root: the proxies score "
+            f"{worker.config.images} images under the {config.dataset} classifier head"
+        )
     with _progress(worker, progress) as on_trial:
         result = worker.run(on_trial)
     frame, best = worker.write(out_dir, result)

@@ -39,12 +39,22 @@ class ScoringConfig:
     device: str = "cpu"
     data_root: str | None = None
     precision: str = "fp32"
+    #: The dataset whose images make the proxy batch, where it is not ``dataset`` (e.g. CIFAR-10 images under
+    #: a 100-class head where CIFAR-100's are not at hand: ``bench.data.images_for``); part of the key.
+    images: str | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}. Valid choices: {', '.join(PRECISIONS)}")
         if self.precision == "tf32" and self.device_type != "cuda":
             raise ValueError(f"precision 'tf32' applies to CUDA devices only, not {self.device!r}; use fp32")
+        if self.images == self.dataset:
+            object.__setattr__(self, "images", None)
+
+    @property
+    def image_dataset(self) -> str:
+        """The dataset the proxy batch is drawn from."""
+        return self.images or self.dataset
 
     @property
     def device_type(self) -> str:
@@ -67,6 +77,8 @@ class ScoringConfig:
             "device": self.device_type,
             "precision": self.precision,
         }
+        if self.images is not None:
+            fields["images"] = self.images
         from spaces import SPACES, get_space
 
         # A space whose students inherit trained weights (AutoDistil's SuperLMs) names them by content too.

@@ -57,6 +57,12 @@ class Scorer:
         self.tokens = getattr(self.space, "input_kind", "image") == "tokens"
         if not self.tokens:
             check_dataset(config.dataset)
+            images = check_dataset(config.image_dataset)
+            if images.num_classes > self.space.num_classes.get(config.dataset, images.num_classes):
+                raise ValueError(
+                    f"{config.image_dataset} images have {images.num_classes} classes, more than the "
+                    f"{config.dataset} head of {self.space.num_classes[config.dataset]}"
+                )
         if config.dataset not in self.space.num_classes:
             raise ValueError(
                 f"space {config.space!r} has no dataset {config.dataset!r}. "
@@ -111,7 +117,7 @@ class Scorer:
                 labels_needed=needs_labels,
             )
         elif any(p.needs_data for p in self.proxies.values()):
-            batch = proxy_batch(cfg.dataset, batch_size=cfg.batch_size, seed=cfg.seed, root=cfg.data_root)
+            batch = proxy_batch(cfg.image_dataset, batch_size=cfg.batch_size, seed=cfg.seed, root=cfg.data_root)
             images, labels = batch.images, batch.labels
         else:  # data-free proxies only need the input's shape
             images = torch.zeros(cfg.batch_size, *self.space.input_size())

@@ -53,6 +53,9 @@ class RunConfig:
     #: Score invalid architectures (e.g. NB201 cells whose input never reaches the output) like any other;
     #: by default their trials are pruned with the reason and never scored.
     include_invalid: bool = False
+    #: The dataset whose images make the proxy batch where ``dataset``'s are not at hand (set when the study
+    #: is created, from what the data root holds; see ``bench.data.images_for``). None: ``dataset``'s own.
+    images: str | None = None
 
     # --- resolution and validation ------------------------------------------------------------------
 
@@ -164,6 +167,7 @@ class RunConfig:
             init=self.init,
             device=device,
             data_root=data_root,
+            images=self.images,
         )
 
     # --- storage in the study ----------------------------------------------------------------------
@@ -181,6 +185,15 @@ class RunConfig:
         values.setdefault("include_invalid", True)
         values["objectives"] = tuple(values.get("objectives", ()))
         return cls(**values)
+
+    def with_images(self, data_root: str | None) -> RunConfig:
+        """This config with the images of its proxy batch chosen from what ``data_root`` holds (image spaces)."""
+        if self.images is not None or getattr(get_space(self.space), "input_kind", "image") != "image":
+            return self
+        from ..data import images_for
+
+        images = images_for(self.dataset, data_root)
+        return dataclasses.replace(self, images=None if images == self.dataset else images)
 
     def differences(self, other: RunConfig) -> list[str]:
         """The fields (besides the budget and the cache's location) in which two configs of one study differ."""

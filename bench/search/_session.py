@@ -162,6 +162,7 @@ def start_worker(
     """
     opened = opened or open_storage(storage or default_storage(out_dir), on_stale=enqueue_retry)
     device = resolve_device(device)
+    config = config.with_images(data_root)
     seed = config.seed if sampler_seed is None else sampler_seed
     study = create_or_load_study(config, opened, build_sampler(config, seed))
     scoring = config.scoring(device=device, data_root=data_root)
