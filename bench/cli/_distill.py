@@ -251,7 +251,10 @@ def kd_bench_command(
     teacher: TeacherOption,
     space: SpaceOption = "nb201",
     dataset: DatasetOption = "cifar10",
-    sample: Annotated[int | None, typer.Option(help="Train a seeded uniform sample of N students.")] = None,
+    sample: Annotated[
+        int | None, typer.Option(help="Train a uniform sample of N students, the ones `bench score --sample N` draws.")
+    ] = None,
+    sample_seed: Annotated[int, typer.Option(help="Seed of the --sample draw (as bench score's).")] = 0,
     arch: Annotated[
         list[str] | None, typer.Option(help="A student to train (repeatable), instead of --sample.")
     ] = None,
@@ -292,7 +295,7 @@ def kd_bench_command(
     sp = get_space(space)
     if bool(sample) == bool(arch):
         raise ValueError("choose the students with exactly one of --sample N or --arch")
-    archs = [sp.to_str(sp.arch_at(i)) for i in uniform_sample(sp, sample, seed)] if sample else list(arch or [])
+    archs = [sp.to_str(sp.arch_at(i)) for i in uniform_sample(sp, sample, sample_seed)] if sample else list(arch or [])
     recipe = _recipe(
         dataset, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
         train_images=train_images, test_images=test_images, augment=augment, loss=loss,
