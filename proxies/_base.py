@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from spaces import FeatureNetwork
+from spaces import FeatureNetwork, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,11 @@ class Proxy(abc.ABC):
     #: Raised whenever a change makes the proxy score the same student differently: the version is part of
     #: every cached score's key, and score packs of another version are refused.
     version: ClassVar[int] = 1
+
+    def score_architecture(self, space: SearchSpace, arch: Any, dataset: str) -> float | None:
+        """The score read off the architecture alone, where the proxy allows (e.g. its exact cost): the scorer
+        then builds no network. None (the default): the scorer builds the student and calls :meth:`score`."""
+        return None
 
     def prepare_teacher(self, teacher: FeatureNetwork, inputs: ProxyInputs) -> Any:
         """Teacher-side work shared by every student of a batch (e.g. teacher features)."""

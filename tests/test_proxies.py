@@ -354,3 +354,21 @@ def test_batch_is_real_cifar10(inputs):
     batch = proxy_batch("cifar10", batch_size=BATCH, seed=0)
     assert torch.equal(inputs.images, batch.images) and torch.equal(inputs.labels, batch.labels)
     assert inputs.images.std() > 0.5
+
+
+@pytest.mark.parametrize(("space_name", "dataset"), [("nb201", "cifar10"), ("nb201", "ImageNet16-120"),
+                                                     ("resnet_s1", "cifar100")])  # fmt: skip
+def test_cost_proxies_read_off_the_architecture_equal_the_counted_network(space_name, dataset):
+    """The scorer takes params and FLOPs from the space's cost without building; they equal the counts."""
+    from spaces import get_space
+
+    space = get_space(space_name)
+    k = space.num_classes[dataset]
+    size = 16 if dataset == "ImageNet16-120" else 32
+    inputs = ProxyInputs(torch.zeros(1, 3, size, size), torch.zeros(1, dtype=torch.long), k, 0)
+    for index in range(0, len(space), max(1, len(space) // 12)):
+        arch = space.arch_at(index)
+        net = space.build(arch, k)
+        for name in ("params", "flops"):
+            proxy = get_proxy(name)
+            assert proxy.score_architecture(space, arch, dataset) == proxy.score(net, inputs), (index, name)

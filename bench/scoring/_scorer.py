@@ -181,8 +181,14 @@ class Scorer:
 
     def compute(self, arch: Any, proxy_name: str) -> ScoreRecord:
         """Score one pair now, without the cache; a failure becomes a record with its reason."""
+        proxy = self.proxies[proxy_name]
         inputs = self.inputs_for(proxy_name)  # shared preparation: not part of this student's time
-        return self.record(arch, proxy_name, lambda: self.proxies[proxy_name].score(self.student(arch), inputs))
+
+        def score() -> float:
+            direct = proxy.score_architecture(self.space, arch, self.config.dataset)
+            return direct if direct is not None else proxy.score(self.student(arch), inputs)
+
+        return self.record(arch, proxy_name, score)
 
     def compute_shared(self, arch: Any, names: Sequence[str]) -> list[ScoreRecord]:
         """Score one architecture with several feature-only proxies: one student, one forward pass for all.
