@@ -12,6 +12,7 @@ from . import (
     gradient,  # noqa: F401
     jacobian,  # noqa: F401
     kd,  # noqa: F401
+    oracle,  # noqa: F401
     transformer,  # noqa: F401
     weights,  # noqa: F401
 )

