@@ -6,6 +6,7 @@ from . import (
     _lm,  # noqa: F401
     _report,  # noqa: F401
     _score,  # noqa: F401
+    _scores,  # noqa: F401
     _search,  # noqa: F401  (registers commands)
 )
 from ._app import app, run

@@ -2,6 +2,7 @@
 
 from ._batched import BatchedScorer, PrecomputedStudent
 from ._cache import ScoreCache
+from ._packs import PACK_FORMAT, PackError, PackSummary, export_pack, import_pack, read_pack
 from ._records import FAILED, NONFINITE, OK, PRECISIONS, STATUSES, TRANSIENT, ScoreRecord, ScoringConfig, score_key
 from ._scorer import Scorer, network_seed
 from ._workers import ENGINES, default_chunk_size, make_scorers, score_in_workers
@@ -11,18 +12,24 @@ __all__ = [
     "FAILED",
     "NONFINITE",
     "OK",
+    "PACK_FORMAT",
     "PRECISIONS",
     "STATUSES",
     "TRANSIENT",
     "BatchedScorer",
+    "PackError",
+    "PackSummary",
     "PrecomputedStudent",
     "ScoreCache",
     "ScoreRecord",
     "Scorer",
     "ScoringConfig",
     "default_chunk_size",
+    "export_pack",
+    "import_pack",
     "make_scorers",
     "network_seed",
+    "read_pack",
     "score_in_workers",
     "score_key",
 ]

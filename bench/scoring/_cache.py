@@ -93,6 +93,32 @@ class ScoreCache:
         with self.engine.connect() as conn:
             return {row.config: json.loads(row.fields) for row in conn.execute(sa.select(_configs))}
 
+    def add_many(self, records: list[ScoreRecord], *, owner: str, chunk: int = 5000) -> int:
+        """Insert finished records whose keys the cache does not hold yet (the ones it holds are kept, running
+        claims included); the number inserted."""
+        insert = self._insert()
+        configs = sorted({r.config for r in records})
+        before = sum(self.count(c) for c in configs)
+        with self.engine.begin() as conn:
+            for start in range(0, len(records), chunk):
+                rows = [{**_row(r.config, r.arch, r.proxy, r.index, owner, r)} for r in records[start : start + chunk]]
+                if insert is not None:
+                    conn.execute(insert.on_conflict_do_nothing(index_elements=["key"]), rows)
+                else:
+                    present = {k for (k,) in conn.execute(sa.select(_scores.c.key).where(
+                        _scores.c.key.in_([r["key"] for r in rows])))}  # fmt: skip
+                    fresh = [r for r in rows if r["key"] not in present]
+                    if fresh:
+                        conn.execute(sa.insert(_scores), fresh)
+        return sum(self.count(c) for c in configs) - before
+
+    def owner_hosts(self, configs: list[str]) -> set[str]:
+        """The hosts of the workers that stored the finished scores of ``configs``."""
+        finished = (_scores.c.config.in_(configs), _scores.c.status != RUNNING)
+        query = sa.select(_scores.c.owner).where(*finished).distinct()
+        with self.engine.connect() as conn:
+            return {str(owner).partition(":")[0] for (owner,) in conn.execute(query)}
+
     def get_many(self, config: str, archs: Iterable[str], proxies: Iterable[str]) -> dict[tuple[str, str], ScoreRecord]:
         """Completed records among the given (arch, proxy) pairs, keyed by that pair."""
         keys = {score_key(config, a, p): (a, p) for a in archs for p in proxies}

@@ -89,7 +89,12 @@ class ScoringConfig:
 
     def key(self) -> str:
         """A short stable hash of :meth:`key_fields`."""
-        return hashlib.sha1(json.dumps(self.key_fields(), sort_keys=True).encode()).hexdigest()[:16]
+        return config_key(self.key_fields())
+
+
+def config_key(fields: dict[str, object]) -> str:
+    """The key of a scoring config's fields (:meth:`ScoringConfig.key_fields`)."""
+    return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
