@@ -165,7 +165,8 @@ def test_every_latex_table_compiles_with_pdflatex(reports, tmp_path):
         pytest.skip("pdflatex is not installed")
     _, written = reports
     tables = [p for p in written if p.suffix == ".tex"]
-    assert len(tables) >= 5
+    # every table, the all/valid correlation tables and the ranks table with its warning caption included
+    assert {p.stem for p in tables} >= {"correlation", "correlation_seeds", "search", "search_ranks", "search_pairwise"}
     for table in tables:
         folder = tmp_path / table.parent.name / table.stem
         folder.mkdir(parents=True)
