@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import tempfile
 from pathlib import Path
 
@@ -16,13 +17,22 @@ SCORE_COLUMNS = ["index", "arch", "proxy", "score", "seconds", "status", "error"
 N_ARCHS = 40
 
 
-def score_file(path, nb201, *, seed: int, proxies=("params", "l2_norm"), n: int = N_ARCHS):
-    """Real scores of a seeded uniform sample of NB201, written in the ``bench score`` layout."""
-    indices = sorted(np.random.default_rng(100 + seed).choice(len(nb201), size=n, replace=False).tolist())
-    scorer = Scorer(ScoringConfig(seed=seed), list(proxies))
+def sample_indices(nb201, n: int = N_ARCHS, sample_seed: int = 0) -> list[int]:
+    """A seeded uniform sample of NB201's indices: the sample seed chooses the architectures."""
+    return sorted(np.random.default_rng(100 + sample_seed).choice(len(nb201), size=n, replace=False).tolist())
+
+
+def score_file(path, nb201, *, seed: int, proxies=("params", "l2_norm"), n: int = N_ARCHS, sample_seed: int = 0):
+    """Real scores of a seeded uniform sample of NB201, written in the ``bench score`` layout: the sample seed
+    chooses the architectures, the seed the batch and initialisation, as ``bench score`` does."""
+    indices = sample_indices(nb201, n, sample_seed)
+    config = ScoringConfig(seed=seed)
+    scorer = Scorer(config, list(proxies))
     records = scorer.score_many([nb201.arch_at(i) for i in indices])
     frame = pd.DataFrame([r.as_row() for r in records])[SCORE_COLUMNS]
     frame.to_csv(path, index=False)
+    # What made the scores, beside them, as bench score writes it.
+    Path(f"{path}.json").write_text(json.dumps({**config.key_fields(), "sample_seed": sample_seed}))
     return path
 
 

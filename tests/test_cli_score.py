@@ -134,15 +134,18 @@ def _scores_file(path, accuracy, nb201):
     archs.append(DISCONNECTED)
     rng = np.random.default_rng(0)
     rows = []
-    for a in archs:
+    for i, a in enumerate(archs):
         acc = accuracy[a]
         rows.append({"arch": a, "proxy": "oracle", "score": acc, "status": "ok"})
         rows.append({"arch": a, "proxy": "anti", "score": -acc, "status": "ok"})
-        rows.append({"arch": a, "proxy": "noise", "score": rng.normal(), "status": "ok"})
-    rows.append({"arch": archs[0], "proxy": "noise", "score": None, "status": "failed", "error": "x"})
-    rows.append({"arch": archs[1], "proxy": "noise", "score": None, "status": "nonfinite", "error": "nan"})
+        noise = rng.normal()
+        # two noise scores failed: one with an error, one not finite (one row per architecture and proxy)
+        if i < 2:
+            rows.append({"arch": a, "proxy": "noise", "score": None, "status": ("failed", "nonfinite")[i],
+                         "error": ("x", "nan")[i]})  # fmt: skip
+        else:
+            rows.append({"arch": a, "proxy": "noise", "score": noise, "status": "ok"})
     frame = pd.DataFrame(rows)
-    # the failed rows replace two noise rows (the last row of a pair counts)
     frame.to_csv(path, index=False)
     return archs, frame
 
@@ -155,7 +158,7 @@ def test_correlate_json(tmp_path, accuracy, nb201, data_root):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["metric"] == "test_acc" and payload["dataset"] == "cifar10"
-    by = {p["proxy"]: p for p in payload["proxies"]}
+    by = {p["proxy"]: p for p in payload["proxies"] if p["cells"] == "all"}
     assert by["oracle"]["n"] == 41 and by["oracle"]["spearman"] == pytest.approx(1.0)
     assert by["oracle"]["kendall"] == pytest.approx(1.0) and by["oracle"]["pearson"] == pytest.approx(1.0)
     assert by["anti"]["spearman"] == pytest.approx(-1.0)

@@ -29,7 +29,7 @@ from scipy import stats
 
 from ..ground_truth import GroundTruth
 from ..scoring import FAILED, NONFINITE, OK
-from ._scores import ScoreRun, canonical_archs, select_archs
+from ._scores import Pairing, ScoreRun, pair_runs, select_archs
 
 DEFAULT_TOP: tuple[float, ...] = (10.0, 5.0)
 CI_METHODS = ("percentile", "basic", "BCa")
@@ -182,9 +182,9 @@ def aggregate_runs(table: pd.DataFrame, *, top: Sequence[float] = DEFAULT_TOP) -
     """Mean, sample standard deviation, min and max of each metric over runs (e.g. scoring seeds).
 
     ``table`` is the output of :func:`bench.analysis.correlation_table`; one row comes out per
-    (dataset, ground truth, proxy), with ``runs`` the number of runs that had a value.
+    (dataset, ground truth, cells, proxy), with ``runs`` the number of runs that had a value.
     """
-    keys = ["dataset", "ground_truth", "proxy"]
+    keys = [k for k in ("dataset", "ground_truth", "cells", "proxy") if k in table.columns]
     rows = []
     for key, group in table.groupby(keys, sort=False):
         row: dict[str, object] = dict(zip(keys, key))
@@ -213,6 +213,16 @@ class TruthSource:
         return self.ground_truth.accuracy(dataset, self.metric)
 
 
+#: Which architectures a correlation row covers: every scored one, or only those the space calls valid
+#: networks (NB201: the input reaches the output; 341 of its 15,625 cells do not).
+CELLS = ("all", "valid")
+
+
+def cell_views(connected_only: bool = False) -> tuple[str, ...]:
+    """The views a correlation reports: both, or only the valid cells where the user asked for those alone."""
+    return ("valid",) if connected_only else CELLS
+
+
 @dataclass(frozen=True)
 class Pair:
     """The paired data of one correlation: a proxy's scores on a run's architectures and their ground truth."""
@@ -220,58 +230,74 @@ class Pair:
     run: ScoreRun
     source: TruthSource
     proxy: str
+    cells: str
     archs: list[str]
     score: np.ndarray
     truth: np.ndarray
+    #: Whether each of ``archs`` is a valid network of the space.
+    valid: np.ndarray
     counts: dict[str, int]
 
 
 def iter_pairs(
-    runs: Sequence[ScoreRun], truths: Sequence[TruthSource], *, connected_only: bool = False, unique: bool = False
+    runs: Sequence[ScoreRun],
+    truths: Sequence[TruthSource],
+    *,
+    connected_only: bool = False,
+    unique: bool = False,
+    pairing: Pairing | None = None,
 ) -> Iterator[Pair]:
-    """Each (run, ground truth, proxy) with its architectures in the space's order.
+    """Each (run, ground truth, cells, proxy) with its architectures in the space's order.
 
-    Only rows with status ``ok`` are paired; ``counts`` says how many of the selected architectures
-    failed (``n_failed``), were not finite (``n_nonfinite``) or are missing from the ground truth
-    (``n_no_truth``).
+    The architectures are those common to every run (:func:`~bench.analysis.pair_runs`), so rows of
+    different runs are paired by architecture; ``cells`` is ``all`` or ``valid`` (:data:`CELLS`; only
+    ``valid`` with ``connected_only``). Only rows with status ``ok`` are paired; ``counts`` says how many of
+    the selected architectures have no row for the proxy (``n_missing``), failed (``n_failed``), had a
+    score that is not finite (``n_nonfinite``) or are missing from the ground truth (``n_no_truth``), and
+    how many identical repeated rows of the proxy the file had (``n_duplicates``).
     """
     if not truths:
         raise ValueError("no ground truth given")
+    pairing = pairing or pair_runs(runs)
+    space = runs[0].space
+    views = {
+        cells: select_archs(pairing.common, space=space, connected_only=cells == "valid", unique=unique)
+        for cells in cell_views(connected_only)
+    }
+    valid = set(views["valid"]) if not unique else set(select_archs(pairing.common, space=space, connected_only=True))
+    # One proxy order for every run (the order in which the files name them), so that their rows line up.
+    order = list(dict.fromkeys(p for run in runs for p in run.frame["proxy"].astype(str)))
     for run in runs:
-        frame = run.frame.assign(arch=canonical_archs(run.frame["arch"], run.space))
-        selected = select_archs(frame["arch"].tolist(), space=run.space, connected_only=connected_only, unique=unique)
-        position = pd.Series(np.arange(len(selected)), index=selected)
-        frame = frame[frame["arch"].isin(position.index)]
+        proxies = [p for p in order if p in set(run.frame["proxy"].astype(str))]
         for source in truths:
             truth = source.values(run.dataset)
-            for proxy, rows_of_proxy in frame.groupby("proxy", sort=False):
-                part = rows_of_proxy.assign(_order=position.loc[rows_of_proxy["arch"]].to_numpy())
-                # A file appended to by several runs may repeat a pair: its last row is the latest score.
-                part = part[~part["arch"].duplicated(keep="last")].sort_values("_order", kind="stable")
-                status = part["status"].astype(str)
-                unknown = sorted(set(status) - {OK, FAILED, NONFINITE})
-                if unknown:
-                    raise ValueError(
-                        f"score file {run.path} has status {unknown[0]!r}. Valid choices: {OK}, {FAILED}, {NONFINITE}"
+            for cells, selected in views.items():
+                position = pd.Series(np.arange(len(selected)), index=selected)
+                frame = run.frame[run.frame["arch"].isin(position.index)]
+                for proxy in proxies:
+                    part = frame[frame["proxy"].astype(str) == proxy]
+                    part = part.assign(_order=position.loc[part["arch"]].to_numpy()).sort_values("_order")
+                    status = part["status"].astype(str)
+                    ok = part[status == OK]
+                    has_truth = ok["arch"].isin(truth.index)
+                    ok = ok[has_truth]
+                    yield Pair(
+                        run=run,
+                        source=source,
+                        proxy=proxy,
+                        cells=cells,
+                        archs=ok["arch"].tolist(),
+                        score=ok["score"].to_numpy(float),
+                        truth=truth.loc[ok["arch"]].to_numpy(float),
+                        valid=ok["arch"].isin(valid).to_numpy(),
+                        counts={
+                            "n_missing": len(selected) - len(part),
+                            "n_failed": int((status == FAILED).sum()),
+                            "n_nonfinite": int((status == NONFINITE).sum()),
+                            "n_no_truth": int((~has_truth).sum()),
+                            "n_duplicates": run.duplicates.get(proxy, 0),
+                        },
                     )
-                ok = part[status == OK]
-                if ok["score"].isna().any():
-                    raise ValueError(f"score file {run.path} has status 'ok' without a score for proxy {proxy!r}")
-                has_truth = ok["arch"].isin(truth.index)
-                ok = ok[has_truth]
-                yield Pair(
-                    run=run,
-                    source=source,
-                    proxy=str(proxy),
-                    archs=ok["arch"].tolist(),
-                    score=ok["score"].to_numpy(float),
-                    truth=truth.loc[ok["arch"]].to_numpy(float),
-                    counts={
-                        "n_failed": int((status == FAILED).sum()),
-                        "n_nonfinite": int((status == NONFINITE).sum()),
-                        "n_no_truth": int((~has_truth).sum()),
-                    },
-                )
 
 
 def correlation_table(
@@ -282,19 +308,22 @@ def correlation_table(
     unique: bool = False,
     top: Sequence[float] = DEFAULT_TOP,
     bootstrap: BootstrapSettings | None = None,
+    pairing: Pairing | None = None,
 ) -> pd.DataFrame:
-    """One row per (run, dataset, ground truth, proxy): counts, each metric and its interval.
+    """One row per (run, dataset, ground truth, cells, proxy): counts, each metric and its interval.
 
-    A proxy that cannot be correlated (too few architectures, constant scores) gets NaN metrics and a
-    ``note`` saying why.
+    ``cells`` is ``all`` or ``valid`` (see :func:`iter_pairs`). A proxy that cannot be correlated (too few
+    architectures, constant scores) gets NaN metrics and a ``note`` saying why.
     """
     names = metric_names(top)
     rows = []
-    for pair in iter_pairs(runs, truths, connected_only=connected_only, unique=unique):
+    pairs = iter_pairs(runs, truths, connected_only=connected_only, unique=unique, pairing=pairing)
+    for pair in pairs:
         row: dict[str, object] = {
             "run": pair.run.label,
             "dataset": pair.run.dataset,
             "ground_truth": pair.source.label,
+            "cells": pair.cells,
             "proxy": pair.proxy,
             "n": len(pair.score),
             **pair.counts,

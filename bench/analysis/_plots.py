@@ -2,7 +2,8 @@
 
 Figures are drawn on ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot state, no global
 backend switch) under a fixed style, and saved without the creation date and software stamps that
-would change the bytes from one run to the next.
+would change the bytes from one run to the next. PDFs embed TrueType fonts (``pdf.fonttype`` 42), which
+publishers accept and whose text stays editable, rather than Type 3 fonts.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ _STYLE = {
     "figure.dpi": 100,
     "savefig.dpi": 150,
     "pdf.compression": 6,
+    "pdf.fonttype": 42,
     "path.simplify": False,
 }
 _METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
@@ -47,8 +49,9 @@ def _figure(width: float = 5.0, height: float = 3.6) -> Iterator[Figure]:
         yield fig
 
 
-def save(fig: Figure, stem: str | Path, formats: Sequence[str] = PLOT_FORMATS) -> list[Path]:
-    """Write ``stem.png`` and ``stem.pdf`` (or the formats given); returns the paths written."""
+def save(fig: Figure, stem: str | Path, formats: Sequence[str] = PLOT_FORMATS, *, tight: bool = False) -> list[Path]:
+    """Write ``stem.png`` and ``stem.pdf`` (or the formats given); returns the paths written. ``tight`` crops the
+    figure to what is drawn (for text placed outside the axes)."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -57,7 +60,7 @@ def save(fig: Figure, stem: str | Path, formats: Sequence[str] = PLOT_FORMATS) -
             raise ValueError(f"unknown plot format {fmt!r}. Valid choices: {', '.join(PLOT_FORMATS)}")
         path = stem.with_name(f"{stem.name}.{fmt}")
         with mpl.rc_context(_STYLE):
-            fig.savefig(path, format=fmt, metadata=_METADATA[fmt])
+            fig.savefig(path, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight" if tight else None)
         paths.append(path)
     return paths
 
@@ -104,15 +107,34 @@ def plot_scatter(
     proxy: str,
     truth_label: str,
     title: str,
+    valid: np.ndarray | None = None,
     formats=PLOT_FORMATS,
 ) -> list[Path]:
-    """Proxy score against ground truth, one point per architecture, Spearman's rho in the title."""
-    rho = stats.spearmanr(score, truth).statistic
+    """Proxy score against ground truth, one point per architecture, Spearman's rho in the title.
+
+    With ``valid`` (a boolean per architecture), invalid networks are drawn as red crosses and the title
+    also gives rho over the valid ones.
+    """
     score = np.asarray(score, dtype=float)
+    truth = np.asarray(truth, dtype=float)
+    valid = np.ones(len(score), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    rho = stats.spearmanr(score, truth).statistic
     with _figure(4.2, 3.6) as fig:
         ax = fig.add_subplot()
         # Rasterised points keep the PDF small for the 15,625 architectures of a full space.
-        ax.scatter(score, truth, s=6, alpha=0.5, linewidths=0, rasterized=True)
+        ax.scatter(score[valid], truth[valid], s=6, alpha=0.5, linewidths=0, rasterized=True, label="valid")
+        if not valid.all():
+            ax.scatter(
+                score[~valid],
+                truth[~valid],
+                s=14,
+                marker="x",
+                color="tab:red",
+                linewidths=0.8,
+                rasterized=True,
+                label=f"invalid (n = {int((~valid).sum())})",
+            )
+            ax.legend(fontsize=7, loc="lower right")
         # Scores spanning many orders of magnitude (synflow reaches 1e48) are only readable on a log axis.
         magnitude = np.abs(score[score != 0])
         if len(magnitude) and magnitude.max() / magnitude.min() > 1e3:
@@ -130,7 +152,11 @@ def plot_scatter(
                     ax.set_xlim(left=0)
         ax.set_xlabel(f"{proxy} score")
         ax.set_ylabel(truth_label)
-        ax.set_title(f"{title}\nSpearman rho = {rho:.3f} (n = {len(score)})")
+        summary = f"Spearman rho = {rho:.3f} (n = {len(score)})"
+        if not valid.all() and valid.sum() >= 3:
+            rho_valid = stats.spearmanr(score[valid], truth[valid]).statistic
+            summary = f"Spearman rho: all {rho:.3f} (n = {len(score)}), valid {rho_valid:.3f} (n = {int(valid.sum())})"
+        ax.set_title(f"{title}\n{summary}", fontsize=8)
         return save(fig, stem, formats)
 
 
@@ -182,3 +208,55 @@ def plot_pareto(
         ax.set_title(title)
         ax.legend(fontsize=7)
         return save(fig, stem, formats)
+
+
+def plot_cd(
+    avg_ranks: pd.Series,
+    critical_difference: float,
+    groups: Sequence[Sequence[str]],
+    stem: str | Path,
+    *,
+    title: str,
+    formats=PLOT_FORMATS,
+) -> list[Path]:
+    """A critical-difference diagram (Demšar 2006): each method at its average rank on an axis from 1 (best,
+    left), the critical difference as a bar above, and a thick line joining each group of methods whose
+    ranks differ by no more than it (``groups``, e.g. :func:`bench.analysis.cliques`)."""
+    ordered = avg_ranks.sort_values(kind="stable")
+    k = len(ordered)
+    half = (k + 1) // 2
+    left, right = ordered.iloc[:half], ordered.iloc[half:][::-1]
+    step, bar_step = 0.32, 0.14
+    top = 0.9
+    first_label = 0.35 + bar_step * len(groups)
+    bottom = first_label + step * max(len(left), len(right))
+    # Long axes get wider figures and a label on every other tick, so that the numbers do not collide.
+    label_every = 1 if k <= 14 else 2
+    with _figure(6.0 + 0.15 * max(0, k - 12), 0.5 + bottom * 0.55) as fig:
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.set_xlim(0.5, max(k, 2) + 0.5)
+        ax.set_ylim(bottom + 0.1, -top)
+        ax.plot([1, k], [0, 0], color="black", linewidth=1)
+        for tick in range(1, k + 1):
+            ax.plot([tick, tick], [0, -0.08], color="black", linewidth=1)
+            if (tick - 1) % label_every == 0 or tick == k:
+                ax.text(tick, -0.12, str(tick), ha="center", va="bottom", fontsize=8)
+        if np.isfinite(critical_difference):
+            y = -0.6
+            ax.plot([1, 1 + critical_difference], [y, y], color="black", linewidth=1.5)
+            for x in (1, 1 + critical_difference):
+                ax.plot([x, x], [y - 0.05, y + 0.05], color="black", linewidth=1)
+            ax.text(1 + critical_difference / 2, y - 0.08, f"CD = {critical_difference:.2f}", ha="center", fontsize=8)
+        for j, group in enumerate(groups):
+            ranks = ordered.loc[list(group)]
+            y = 0.25 + bar_step * j
+            ax.plot([ranks.min() - 0.03, ranks.max() + 0.03], [y, y], color="black", linewidth=3, solid_capstyle="butt")
+        for side, members, edge, align in ((0, left, 0.55, "right"), (1, right, max(k, 2) + 0.45, "left")):
+            for i, (name, rank) in enumerate(members.items()):
+                y = first_label + step * i
+                ax.plot([rank, rank, edge], [0, y, y], color="0.3", linewidth=0.8)
+                ax.text(edge + (-0.05 if side == 0 else 0.05), y, f"{name} ({rank:.2f})", ha=align, va="center",
+                        fontsize=8)  # fmt: skip
+        ax.set_title(title, fontsize=8)
+        return save(fig, stem, formats, tight=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -13,13 +14,15 @@ from ._correlation import (
     BootstrapSettings,
     TruthSource,
     aggregate_runs,
+    cell_views,
     correlation_table,
     iter_pairs,
     metric_names,
 )
 from ._provenance import Provenance
-from ._scores import ScoreRun, file_digest
+from ._scores import META_KEYS, Pairing, ScoreRun, file_digest, pair_runs
 from ._search import SearchReport
+from ._significance import TEST_NAMES, FriedmanResult, cliques
 from ._tables import FORMATS, Column, Table
 
 PLOTS_DIR = "plots"
@@ -84,6 +87,65 @@ def _truth_config(truths: Sequence[TruthSource]) -> list[dict[str, object]]:
     return out
 
 
+#: How captions name a scoring setting that differs between score files.
+_VARIED = {
+    "seed": "the scoring seed (batch and initialisation)",
+    "sample_seed": "the sample seed (which architectures)",
+    "batch_size": "the batch size",
+    "teacher_weights": "the teacher's weights",
+    "init": "the initialisation scheme",
+}
+
+
+def varied_settings(runs: Sequence[ScoreRun]) -> list[str]:
+    """The scoring settings (meta keys) whose values differ between score files."""
+    return [k for k in META_KEYS if len({r.meta.get(k) for r in runs}) > 1]
+
+
+def describe_pairing(runs: Sequence[ScoreRun], pairing: Pairing) -> str:
+    """A caption's sentence on what varied between score files and how they were paired."""
+    if len(runs) < 2:
+        return f"One score file, {len(pairing.common)} architectures."
+    varied = varied_settings(runs) or ["nothing recorded"]
+    sample = runs[0].meta.get("sample_seed")
+    drawn = f" (drawn with sample seed {sample})" if sample is not None and "sample_seed" not in varied else ""
+    text = (
+        f"{len(runs)} score files that differ in {', '.join(_VARIED.get(k, k.replace('_', ' ')) for k in varied)}, "
+        f"paired by architecture: the {len(pairing.common)} architectures common to all{drawn}."
+    )
+    warning = pairing.warning()
+    return f"{text} Warning: {warning}." if warning else text
+
+
+def left_out(table: pd.DataFrame) -> list[str]:
+    """One line per proxy whose rows were left out of (or collapsed before) its correlations, summed over runs.
+
+    Counts are of the widest view (all cells) and the first ground truth, so none is counted twice.
+    """
+    if table.empty:
+        return []
+    view = table[(table["cells"] == table["cells"].iat[0]) & (table["ground_truth"] == table["ground_truth"].iat[0])]
+    what = {
+        "n_failed": "failed",
+        "n_nonfinite": "non-finite (NaN or inf)",
+        "n_missing": "not scored",
+        "n_no_truth": "without ground truth",
+        "n_duplicates": "repeated identical row(s) kept once",
+    }
+    lines = []
+    for proxy, group in view.groupby("proxy", sort=False):
+        parts = []
+        for key, label in what.items():
+            per_run = group.loc[group[key] > 0, ["run", key]]
+            if per_run.empty:
+                continue
+            where = "" if table["run"].nunique() == 1 else " (" + ", ".join(per_run["run"].astype(str)) + ")"
+            parts.append(f"{int(per_run[key].sum())} {label}{where}")
+        if parts:
+            lines.append(f"{proxy}: {'; '.join(parts)}")
+    return lines
+
+
 def write_correlation_report(
     runs: Sequence[ScoreRun],
     truths: Sequence[TruthSource],
@@ -97,36 +159,46 @@ def write_correlation_report(
     plot: bool = True,
     command: str | None = None,
 ) -> tuple[pd.DataFrame, list[Path]]:
-    """Correlate, then write ``correlation.*`` (every run, with intervals), ``correlation_seeds.*`` (mean ±
-    std over runs, when there are several) and the figures; returns the per-run table and the files."""
+    """Correlate, then write ``correlation.*`` (every run, all and valid cells, with intervals),
+    ``correlation_seeds.*`` (mean ± std over runs, when there are several) and the figures; returns the
+    per-run table and the files."""
     out = Path(out)
     bootstrap = bootstrap or BootstrapSettings()
-    table = correlation_table(runs, truths, connected_only=connected_only, unique=unique, top=top, bootstrap=bootstrap)
+    pairing = pair_runs(runs)
+    table = correlation_table(
+        runs, truths, connected_only=connected_only, unique=unique, top=top, bootstrap=bootstrap, pairing=pairing
+    )
     config = {
         "analysis": "correlation",
         "inputs": {str(r.path): r.digest() for r in runs},
         "scoring": {r.label: r.meta for r in runs},
+        "varied": varied_settings(runs),
+        "paired_architectures": len(pairing.common),
+        "architectures_per_file": pairing.per_file,
         "ground_truth": _truth_config(truths),
-        "connected_only": connected_only,
+        "cells": list(cell_views(connected_only)),
         "unique": unique,
         "top_percent": list(top),
         "bootstrap": vars(bootstrap),
     }
     provenance = Provenance.capture(config, command=command)
     names = metric_names(top)
-    subset = "connected architectures only" if connected_only else "all architectures"
-    if unique:
-        subset += ", one per isomorphism class (lowest index)"
+    subset = ", one per isomorphism class (lowest index)" if unique else ""
+    dropped = left_out(table)
     definitions = (
-        f"{describe_scoring(runs)} Architectures: {subset}; n = architectures with a score and a ground truth. "
-        f"top-K %: precision of the proxy's top K % among the truly best K %; best (pct.): percentile of the "
-        f"proxy's top architecture in the ground truth (100 = the truly best)."
+        f"{describe_scoring(runs)} {describe_pairing(runs, pairing)} Cells: "
+        + ("all = every architecture scored, valid = " if not connected_only else "valid = ")
+        + f"only the valid networks (NB201: the input reaches the output){subset}; n = architectures with a "
+        "finite score and a ground truth"
+        + (f" (left out: {'; '.join(dropped)})" if dropped else "")
+        + ". top-K %: precision of the proxy's top K % among the truly best K %; best (pct.): percentile of the "
+        "proxy's top architecture in the ground truth (100 = the truly best)."
     )
+    bold = "the highest value per column in bold (descriptive: no test separates the proxies here)"
     several = table["run"].nunique() > 1
-    keys = (["run"] if several else []) + ["dataset", "ground_truth"]
-    columns = [
-        Column(k, {"run": "run", "dataset": "dataset", "ground_truth": "ground truth"}[k], kind="text") for k in keys
-    ]
+    keys = (["run"] if several else []) + ["dataset", "ground_truth", "cells"]
+    headers = {"run": "run", "dataset": "dataset", "ground_truth": "ground truth", "cells": "cells"}
+    columns = [Column(k, headers[k], kind="text") for k in keys]
     columns += [Column("proxy", "proxy", kind="text"), Column("n", "n", kind="int")]
     for name in names:
         header, latex = metric_header(name)
@@ -136,9 +208,9 @@ def write_correlation_report(
         columns.append(Column("note", "note", kind="text"))
     ci = (
         f"{bootstrap.confidence:.0%} {bootstrap.method} bootstrap intervals over {bootstrap.n_resamples} paired "
-        "resamples of architectures in brackets; best per column in bold."
+        f"resamples of architectures in brackets; {bold}."
         if bootstrap.n_resamples
-        else "No bootstrap intervals; best per column in bold."
+        else f"No bootstrap intervals; {bold}."
     ).replace("%", " %")
     written = Table(
         name="correlation",
@@ -150,41 +222,47 @@ def write_correlation_report(
         groups=keys,
     ).write(out, formats)
     if several:
-        summary = aggregate_runs(table, top=top)
-        agg_columns = [
-            Column("dataset", "dataset", kind="text"),
-            Column("ground_truth", "ground truth", kind="text"),
-            Column("proxy", "proxy", kind="text"),
-            Column("runs", "runs", kind="int"),
-            Column("n_min", "n", kind="int"),
-        ]
-        for name in names:
-            header, latex = metric_header(name)
-            agg_columns.append(
-                Column(
-                    f"{name}_mean",
-                    header,
-                    latex,
-                    digits=1 if name == "best_pct" else 3,
-                    spread=f"{name}_std",
-                    best="max",
-                )
-            )
-        written += Table(
-            name="correlation_seeds",
-            frame=summary,
-            columns=agg_columns,
-            caption=(
-                f"Rank correlation over scoring seeds: mean ± sample standard deviation over runs. {definitions} "
-                "n: the smallest over runs. Best mean per column in bold."
-            ),
-            label="tab:correlation-seeds",
-            provenance=provenance,
-            groups=["dataset", "ground_truth"],
-        ).write(out, formats)
+        written += _seeds_table(table, names, top, definitions, bold, provenance, out, formats)
     if plot:
-        written += _correlation_figures(runs, truths, table, out / PLOTS_DIR, connected_only, unique)
+        written += _correlation_figures(runs, truths, table, out / PLOTS_DIR, connected_only, unique, pairing)
     return table, written
+
+
+def _seeds_table(
+    table: pd.DataFrame,
+    names: Sequence[str],
+    top: Sequence[float],
+    definitions: str,
+    bold: str,
+    provenance: Provenance,
+    out: Path,
+    formats: Sequence[str],
+) -> list[Path]:
+    summary = aggregate_runs(table, top=top)
+    agg_columns = [
+        Column("dataset", "dataset", kind="text"),
+        Column("ground_truth", "ground truth", kind="text"),
+        Column("cells", "cells", kind="text"),
+        Column("proxy", "proxy", kind="text"),
+        Column("runs", "runs", kind="int"),
+        Column("n_min", "n", kind="int"),
+    ]
+    for name in names:
+        header, latex = metric_header(name)
+        digits = 1 if name == "best_pct" else 3
+        agg_columns.append(Column(f"{name}_mean", header, latex, digits=digits, spread=f"{name}_std", best="max"))
+    return Table(
+        name="correlation_seeds",
+        frame=summary,
+        columns=agg_columns,
+        caption=(
+            f"Rank correlation over score files: mean ± sample standard deviation over runs. {definitions} "
+            f"n: the smallest over runs; {bold}."
+        ),
+        label="tab:correlation-seeds",
+        provenance=provenance,
+        groups=["dataset", "ground_truth", "cells"],
+    ).write(out, formats)
 
 
 def _correlation_figures(
@@ -194,11 +272,15 @@ def _correlation_figures(
     folder: Path,
     connected_only: bool,
     unique: bool,
+    pairing: Pairing,
 ) -> list[Path]:
     written: list[Path] = []
-    # One scatter per (dataset, ground truth, proxy), from the first run: the others look alike.
-    for pair in iter_pairs(runs[:1], truths, connected_only=connected_only, unique=unique):
-        if len(pair.score) < 3:
+    # One scatter per (dataset, ground truth, proxy), from the first run and its widest view (invalid cells
+    # marked): the other runs look alike.
+    widest = cell_views(connected_only)[0]
+    pairs = iter_pairs(runs[:1], truths, connected_only=connected_only, unique=unique, pairing=pairing)
+    for pair in pairs:
+        if len(pair.score) < 3 or pair.cells != widest:
             continue
         stem = folder / plots.slug(f"scatter_{pair.run.dataset}_{pair.source.label}_{pair.proxy}")
         written += plots.plot_scatter(
@@ -208,18 +290,42 @@ def _correlation_figures(
             proxy=pair.proxy,
             truth_label=pair.source.label,
             title=f"{pair.proxy} on {pair.run.dataset} ({pair.run.label})",
+            valid=pair.valid,
         )
     if table["run"].nunique() > 1:
-        for (dataset, truth), group in table.groupby(["dataset", "ground_truth"], sort=False):
-            stem = folder / plots.slug(f"box_spearman_{dataset}_{truth}")
+        for (dataset, truth, cells), group in table.groupby(["dataset", "ground_truth", "cells"], sort=False):
+            stem = folder / plots.slug(f"box_spearman_{dataset}_{truth}_{cells}")
             written += plots.plot_box(
                 group,
                 "spearman",
                 stem,
-                title=f"Spearman rho over {group['run'].nunique()} runs\n{dataset}, {truth}",
+                title=f"Spearman rho over {group['run'].nunique()} runs\n{dataset}, {truth}, {cells} cells",
                 label="Spearman rho",
             )
     return written
+
+
+def _bold_rule(report: SearchReport) -> str:
+    test = TEST_NAMES[report.test]
+    return (
+        f"Bold: the best mean where the {test} test over seeds, Holm-corrected over all pairs of methods, "
+        f"separates it from every other method in its favour at {report.alpha:g} (avg. rank: where Friedman's "
+        "test rejects and Nemenyi's test separates it from every other); no bold where no test does."
+    )
+
+
+def _warnings(report: SearchReport) -> str:
+    return "".join(f" Warning: {w}." for w in report.warnings)
+
+
+def _left_out(summary: pd.DataFrame) -> str:
+    """A caption's sentence on completed trials that no pick could be, where there were any."""
+    parts = []
+    for key, label in (("nonfinite", "had a non-finite score"), ("infeasible", "broke a cost limit")):
+        total = int(summary[key].sum()) if key in summary.columns else 0
+        if total:
+            parts.append(f"{total} completed trial(s) {label}")
+    return f" Never picked: {'; '.join(parts)}." if parts else ""
 
 
 def write_search_report(
@@ -231,60 +337,52 @@ def write_search_report(
     formats: Sequence[str] = FORMATS,
     plot: bool = True,
     command: str | None = None,
-    alpha: float = 0.05,
-    test: str = "mannwhitney",
 ) -> list[Path]:
-    """Write ``search.*`` (per sampler and proxy), ``search_anytime.*``, ``search_pairwise.*``, ``search_runs.*``,
-    ``anytime_regret.csv`` and the figures. ``config`` (settings and input digests) goes into every file's
+    """Write ``search.*`` (per sampler and proxy), ``search_anytime.*``, ``search_pairwise.*``, ``search_ranks.*``,
+    ``search_runs.*``, ``search_tests.csv``, ``anytime_regret.csv`` and the figures (anytime regret, found
+    fronts, critical-difference diagrams). ``config`` (settings and input digests) goes into every file's
     provenance."""
     out = Path(out)
     provenance = Provenance.capture(config, command=command)
     summary = report.summary
-    spaces = summary["space"].nunique() > 1
-    keys = (["space"] if spaces else []) + ["dataset"]
-    columns = [Column(k, k, kind="text") for k in keys]
-    columns += [
-        Column("sampler", "sampler", kind="text"),
-        Column("proxy", "proxy", kind="text"),
-        Column("seeds", "seeds", kind="int"),
-        Column("chosen_acc_mean", "accuracy", digits=2, spread="chosen_acc_std", best="max"),
-        Column("regret_mean", "regret", digits=2, spread="regret_std", best="min"),
-    ]
-    anytime = [*columns[: len(keys) + 2]]  # the keys, sampler and proxy
-    anytime += [
-        Column(f"regret@{c}_mean", f"regret@{c}", digits=2, spread=f"regret@{c}_std", best="min")
-        for c in report.checkpoints
-    ]
-    anytime.append(Column("auc_mean", "AUC", digits=2, spread="auc_std", best="min"))
-    columns += [
-        Column("auc_mean", "AUC", digits=2, spread="auc_std", best="min"),
-        Column("avg_rank", "avg. rank", digits=2, best="min"),
-    ]
+    keys = (["space"] if summary["space"].nunique() > 1 else []) + ["dataset"]
+    method = [*[Column(k, k, kind="text") for k in keys], Column("sampler", "sampler", kind="text")]
+    method.append(Column("proxy", "proxy", kind="text"))
     multi = "hypervolume_mean" in summary.columns and summary["hypervolume_mean"].notna().any()
+    columns = [
+        *method,
+        Column("seeds", "seeds", kind="int"),
+        Column("chosen_acc_mean", "accuracy", digits=2, spread="chosen_acc_std", emphasis="best_chosen_acc"),
+        Column("regret_mean", "regret", digits=2, spread="regret_std", emphasis="best_regret"),
+        Column("auc_mean", "AUC", digits=2, spread="auc_std", emphasis="best_auc"),
+        Column("avg_rank", "avg. rank", digits=2, emphasis="best_avg_rank"),
+    ]
     if multi:
-        columns.append(Column("hv_ratio_mean", "HV ratio", digits=3, spread="hv_ratio_std", best="max"))
+        columns.append(Column("hv_ratio_mean", "HV ratio", digits=3, spread="hv_ratio_std", emphasis="best_hv_ratio"))
     budgets = ", ".join(f"{d}: {b}" for (_, d), b in sorted(report.budget.items()))
+    seeds = ", ".join(f"{r.dataset}: {r.friedman_blocks}" for r in report.design.itertuples())
+    notes = f"{_left_out(summary)} {_bold_rule(report)}{_warnings(report)}"
     caption = (
         f"Search comparison over seeds (mean ± sample standard deviation), budget {budgets} evaluations. "
         "accuracy: ground truth of the architecture with the best proxy score found; regret: the space's "
         "optimum minus that accuracy (accuracy points); AUC: mean anytime regret over the budget; "
-        "avg. rank: mean rank by final regret over seeds (1 = best)"
+        f"avg. rank: mean rank by final regret over the seeds every method has ({seeds}; 1 = best)"
         + (
             "; HV ratio: hypervolume of the found front in (accuracy, params) over that of the true front"
             if multi
             else ""
         )
-        + ". Best per column in bold."
+        + f".{notes}"
     )
-    written = Table(
-        name="search",
-        frame=summary,
-        columns=columns,
-        caption=caption,
-        label="tab:search",
-        provenance=provenance,
-        groups=keys,
-    ).write(out, formats)
+    written = Table("search", summary, columns, caption, "tab:search", provenance, groups=keys).write(out, formats)
+    anytime = [
+        *method,
+        *[
+            Column(f"regret@{c}_mean", f"regret@{c}", digits=2, spread=f"regret@{c}_std", emphasis=f"best_regret@{c}")
+            for c in report.checkpoints
+        ],
+        Column("auc_mean", "AUC", digits=2, spread="auc_std", emphasis="best_auc"),
+    ]
     written += Table(
         name="search_anytime",
         frame=summary,
@@ -292,15 +390,29 @@ def write_search_report(
         caption=(
             f"Anytime regret over seeds (mean ± sample standard deviation): regret@k is the regret of the "
             f"architecture with the best proxy score among the first k evaluations; AUC: its mean over the "
-            f"budget ({budgets} evaluations). Best per column in bold."
+            f"budget ({budgets} evaluations).{notes}"
         ),
         label="tab:search-anytime",
         provenance=provenance,
         groups=keys,
     ).write(out, formats)
+    written += _pairwise_tables(report, keys, provenance, out, formats)
+    written += _runs_tables(report, provenance, out, formats, multi)
+    if plot:
+        written += _search_figures(report, out / PLOTS_DIR, true_fronts)
+    return written
+
+
+def _pairwise_tables(
+    report: SearchReport, keys: list[str], provenance: Provenance, out: Path, formats: Sequence[str]
+) -> list[Path]:
+    """``search_pairwise.*`` (tests on final regret), ``search_ranks.*`` (average ranks, Friedman, Nemenyi) and
+    ``search_tests.csv`` (the tests of every measure)."""
+    written: list[Path] = []
+    test = TEST_NAMES[report.test]
     if not report.pairwise.empty:
         pairwise = report.pairwise.assign(significant=report.pairwise["significant"].map({True: "yes", False: "no"}))
-        test_name = "two-sided Mann-Whitney U" if test == "mannwhitney" else "two-sided Wilcoxon signed-rank"
+        paired = report.test == "wilcoxon"
         written += Table(
             name="search_pairwise",
             frame=pairwise,
@@ -308,24 +420,80 @@ def write_search_report(
                 *[Column(k, k, kind="text") for k in keys],
                 Column("method_a", "method A", kind="text"),
                 Column("method_b", "method B", kind="text"),
-                Column("median_a", "median A", digits=2),
-                Column("median_b", "median B", digits=2),
+                Column("n_pairs" if paired else "n_a", "seeds", kind="int"),
+                Column("mean_a", "regret A", digits=2),
+                Column("mean_b", "regret B", digits=2),
                 Column("statistic", "statistic", digits=1),
                 Column("p", "p", kind="pvalue"),
                 Column("p_holm", "p (Holm)", kind="pvalue"),
-                Column("significant", f"significant at {alpha:g}", kind="text"),
+                Column("significant", f"significant at {report.alpha:g}", kind="text"),
+                Column("favours", "favours", kind="text"),
             ],
             caption=(
-                f"Pairwise {test_name} tests on the per-seed accuracy of the chosen architecture; p-values "
-                f"Holm-corrected over the pairs of each dataset; significant where the corrected p < {alpha:g}."
+                f"Pairwise {test} tests on the per-seed final regret (the accuracy of the pick, mirrored)"
+                + (", paired by seed" if paired else ", unpaired")
+                + f"; regret A/B: mean over seeds; p-values Holm-corrected over the pairs of each dataset; "
+                f"significant where the corrected p < {report.alpha:g}; favours: the method with the lower regret "
+                f"by the test's own statistic.{_warnings(report)}"
             ),
             label="tab:search-pairwise",
             provenance=provenance,
             groups=keys,
         ).write(out, formats)
+    ranks = report.ranks
+    friedman = "; ".join(
+        _friedman_sentence(space, dataset, r) for (space, dataset), r in sorted(report.friedman.items())
+    )
+    written += Table(
+        name="search_ranks",
+        frame=ranks,
+        columns=[
+            *[Column(k, k, kind="text") for k in keys],
+            Column("sampler", "sampler", kind="text"),
+            Column("proxy", "proxy", kind="text"),
+            Column("avg_rank", "avg. rank", digits=2, emphasis="best_avg_rank"),
+        ],
+        caption=(
+            "Average rank by final regret over the seeds every method has (1 = best; ties share the mean rank). "
+            f"{friedman}. Bold: the best rank where Friedman's test rejects and Nemenyi's test separates it from "
+            f"every other at {report.alpha:g}; the critical-difference diagram joins the methods it cannot "
+            f"separate.{_warnings(report)}"
+        ),
+        label="tab:search-ranks",
+        provenance=provenance,
+        groups=keys,
+    ).write(out, formats)
+    if "csv" in formats and not report.tests.empty:
+        written += Table(
+            name="search_tests",
+            frame=report.tests,
+            columns=[Column(c, c, kind="text") for c in ("space", "dataset", "measure", "method_a", "method_b")],
+            caption=f"Pairwise {test} tests of every measure, Holm-corrected over the pairs of each measure.",
+            label="tab:search-tests",
+            provenance=provenance,
+        ).write(out, ["csv"])
+    return written
+
+
+def _friedman_sentence(space: str, dataset: str, result: FriedmanResult) -> str:
+    where = f"{space}/{dataset}"
+    if not math.isfinite(result.statistic):
+        return f"{where}: {result.note}"
+    sentence = (
+        f"{where}: Friedman chi2 = {result.statistic:.2f} ({len(result.methods) - 1} df, {result.n_blocks} seeds), "
+        f"p = {result.pvalue:.3g}; Nemenyi critical difference at {result.alpha:g}: {result.critical_difference:.2f}"
+    )
+    return f"{sentence} ({result.note})" if result.note else sentence
+
+
+def _runs_tables(
+    report: SearchReport, provenance: Provenance, out: Path, formats: Sequence[str], multi: bool
+) -> list[Path]:
     run_columns = [Column(k, k, kind="text") for k in ("dataset", "sampler", "proxy")] + [
         Column("seed", "seed", kind="int"),
         Column("completed", "completed", kind="int"),
+        Column("nonfinite", "non-finite", kind="int"),
+        Column("pruned", "pruned", kind="int"),
         Column("chosen_arch", "chosen architecture", kind="text"),
         Column("chosen_acc", "accuracy", digits=2),
         Column("regret", "regret", digits=2),
@@ -333,35 +501,57 @@ def write_search_report(
     ]
     if multi:
         run_columns.append(Column("hypervolume", "hypervolume", digits=3))
-    written += Table(
+    written = Table(
         name="search_runs",
         frame=report.runs,
         columns=run_columns,
-        caption="Each search run: the architecture it chose and its regret.",
+        caption=(
+            "Each search run: the architecture it chose and its regret. completed: trials that completed within "
+            "the budget; non-finite: of those, trials whose score was not finite, never picked; pruned: trials "
+            "whose score failed."
+        ),
         label="tab:search-runs",
         provenance=provenance,
     ).write(out, [f for f in formats if f != "latex"])
-    curves = report.curves
     if "csv" in formats:
         path = out / "anytime_regret.csv"
-        path.write_text("".join(f"# {line}\n" for line in provenance.lines()) + curves.to_csv(index=False))
+        path.write_text("".join(f"# {line}\n" for line in provenance.lines()) + report.curves.to_csv(index=False))
         written.append(path)
-    if plot:
-        for (space, dataset), group in curves.groupby(["space", "dataset"], sort=True):
-            written += plots.plot_anytime(
-                group,
-                out / PLOTS_DIR / plots.slug(f"anytime_regret_{space}_{dataset}"),
-                title=f"Anytime regret, {space} / {dataset}",
-            )
-        if not report.fronts.empty:
-            for (space, dataset), group in report.fronts.groupby(["space", "dataset"], sort=True):
-                true_front = (true_fronts or {}).get((space, dataset))
-                if true_front is None:
-                    raise ValueError(f"no true front given for {space} / {dataset}")
-                written += plots.plot_pareto(
-                    group,
-                    true_front,
-                    out / PLOTS_DIR / plots.slug(f"pareto_{space}_{dataset}"),
-                    title=f"Found fronts, {space} / {dataset}",
-                )
+    return written
+
+
+def _search_figures(
+    report: SearchReport, folder: Path, true_fronts: Mapping[tuple[str, str], pd.DataFrame] | None
+) -> list[Path]:
+    written: list[Path] = []
+    for (space, dataset), group in report.curves.groupby(["space", "dataset"], sort=True):
+        written += plots.plot_anytime(
+            group,
+            folder / plots.slug(f"anytime_regret_{space}_{dataset}"),
+            title=f"Anytime regret, {space} / {dataset}",
+        )
+    for (space, dataset), group in report.fronts.groupby(["space", "dataset"], sort=True) if len(report.fronts) else []:
+        true_front = (true_fronts or {}).get((space, dataset))
+        if true_front is None:
+            raise ValueError(f"no true front given for {space} / {dataset}")
+        written += plots.plot_pareto(
+            group,
+            true_front,
+            folder / plots.slug(f"pareto_{space}_{dataset}"),
+            title=f"Found fronts, {space} / {dataset}",
+        )
+    for (space, dataset), result in sorted(report.friedman.items()):
+        if not math.isfinite(result.critical_difference):
+            continue
+        title = (
+            f"{space} / {dataset}: average rank by final regret over {result.n_blocks} seeds\n"
+            f"Friedman p = {result.pvalue:.3g}; Nemenyi CD at {result.alpha:g} = {result.critical_difference:.2f}"
+        )
+        written += plots.plot_cd(
+            result.avg_ranks,
+            result.critical_difference,
+            cliques(result.avg_ranks, result.critical_difference),
+            folder / plots.slug(f"cd_{space}_{dataset}"),
+            title=title,
+        )
     return written

@@ -5,6 +5,11 @@ A score file is the CSV that ``bench score`` writes: one row per (architecture, 
 What made the scores (space, dataset, batch size, seed, teacher, initialisation) is read from
 columns of that name where the file has them, else from a JSON file beside it (``<file>.json``),
 else from the caller's defaults.
+
+Reading a file checks it: architectures are put in the space's canonical form, a score must be a number,
+an ``ok`` row whose score is not finite (NaN, inf) is a ``nonfinite`` row, rows that repeat an
+(architecture, proxy) pair with the same outcome are kept once and counted, and rows that repeat one
+with different outcomes are refused: which of them is right is not the analysis's to guess.
 """
 
 from __future__ import annotations
@@ -15,13 +20,30 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from spaces import get_space
 
+from ..scoring import FAILED, NONFINITE, OK
+
 REQUIRED_COLUMNS = ("arch", "proxy", "score", "status")
-#: What determines a score besides the architecture and the proxy (see ``bench.scoring.ScoringConfig``).
-META_KEYS = ("space", "dataset", "batch_size", "seed", "teacher", "teacher_weights", "init", "config")
+STATUSES = (OK, FAILED, NONFINITE)
+#: What determines a score besides the architecture and the proxy (see ``bench.scoring.ScoringConfig``), and
+#: ``sample_seed``, which chose the architectures.
+META_KEYS = (
+    "space",
+    "dataset",
+    "batch_size",
+    "seed",
+    "sample_seed",
+    "teacher",
+    "teacher_weights",
+    "init",
+    "device",
+    "precision",
+    "config",
+)
 
 
 @dataclass
@@ -32,6 +54,8 @@ class ScoreRun:
     path: Path
     frame: pd.DataFrame
     meta: dict[str, str] = field(default_factory=dict)
+    #: Per proxy, how many rows repeated an (architecture, proxy) pair with the same outcome and were dropped.
+    duplicates: dict[str, int] = field(default_factory=dict)
 
     def digest(self) -> str:
         """A digest of the scores themselves (not of their timings)."""
@@ -121,7 +145,68 @@ def load_scores(path: str | Path, *, defaults: Mapping[str, object] | None = Non
         if value is not None:
             meta.setdefault(key, str(value))
     label = f"seed {meta['seed']}" if "seed" in meta else path.stem
-    return ScoreRun(label=label, path=path, frame=frame, meta=meta)
+    frame, duplicates = _checked_rows(frame, path, meta.get("space", "nb201"))
+    return ScoreRun(label=label, path=path, frame=frame, meta=meta, duplicates=duplicates)
+
+
+def _numbers(frame: pd.DataFrame, path: Path) -> pd.Series:
+    """The score column as floats: "nan" and "inf" written as text are numbers that are not finite; anything
+    else that is not a number means a damaged file."""
+    column = frame["score"]
+    if pd.api.types.is_numeric_dtype(column):
+        return column.astype(float)
+    values = {}
+    for row, text in enumerate(column):
+        if text in values or pd.isna(text):
+            continue
+        try:
+            values[text] = float(text)
+        except ValueError:
+            raise ValueError(
+                f"score file {path} has a score that is not a number for proxy {frame['proxy'].iat[row]!r} on "
+                f"architecture {frame['arch'].iat[row]}: {text!r}"
+            ) from None
+    return column.map(lambda v: values.get(v, np.nan)).astype(float)
+
+
+def _checked_rows(frame: pd.DataFrame, path: Path, space: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows of a score file, checked (see the module docstring), and the identical repeats dropped per proxy."""
+    if frame.empty:
+        raise ValueError(
+            f"score file {path} has a header but no rows: it holds no scores (bench score wrote none; "
+            "see its summary for why)"
+        )
+    status = frame["status"].astype(str)
+    unknown = sorted(set(status) - set(STATUSES))
+    if unknown:
+        raise ValueError(f"score file {path} has status {unknown[0]!r}. Valid choices: {', '.join(STATUSES)}")
+    score = _numbers(frame, path)
+    try:
+        arch = canonical_archs(frame["arch"], space)
+    except ValueError as err:
+        raise ValueError(f"score file {path}: {err}") from None
+    status = status.where(~((status == OK) & ~np.isfinite(score.to_numpy(float))), NONFINITE)
+    frame = frame.assign(arch=arch, score=score, status=status)
+    repeated = frame.duplicated(["arch", "proxy"], keep=False)
+    if not repeated.any():
+        return frame, {}
+    outcome = frame.loc[repeated, ["arch", "proxy", "status", "score"]]
+    # Same status and the same score (NaN equal to NaN): the same outcome; different error texts do not matter.
+    distinct = outcome.assign(score=outcome["score"].fillna(np.inf)).drop_duplicates()
+    conflicts = distinct[distinct.duplicated(["arch", "proxy"], keep=False)]
+    if not conflicts.empty:
+        arch, proxy = conflicts.iloc[0][["arch", "proxy"]]
+        clash = conflicts[(conflicts["arch"] == arch) & (conflicts["proxy"] == proxy)]
+        seen = ", ".join(f"{s} {v!r}" if s == OK else s for s, v in zip(clash["status"], clash["score"]))
+        pairs = conflicts[["arch", "proxy"]].drop_duplicates()
+        more = f" (and {len(pairs) - 1} more pair(s))" if len(pairs) > 1 else ""
+        raise ValueError(
+            f"score file {path} has conflicting rows for proxy {proxy!r} on architecture {arch} ({seen}){more}; "
+            "keep one row per architecture and proxy (identical repeats are allowed)"
+        )
+    dropped = frame.duplicated(["arch", "proxy"], keep="first")
+    duplicates = {str(k): int(v) for k, v in frame.loc[dropped, "proxy"].value_counts(sort=False).items()}
+    return frame[~dropped].reset_index(drop=True), duplicates
 
 
 def load_score_runs(paths: Sequence[str | Path], *, defaults: Mapping[str, object] | None = None) -> list[ScoreRun]:
@@ -147,7 +232,7 @@ def canonical_archs(archs: pd.Series, space: str) -> pd.Series:
         try:
             mapping[text] = sp.to_str(sp.parse(text))
         except ValueError as err:
-            raise ValueError(f"score file has an architecture the space {space!r} cannot read: {err}") from err
+            raise ValueError(f"the space {space!r} cannot read the architecture {text!r}: {err}") from err
     return archs.astype(str).map(mapping)
 
 
@@ -183,3 +268,50 @@ def select_archs(archs: Sequence[str], *, space: str, connected_only: bool = Fal
                 kept.append((arch, genotype))
         items = kept
     return [a for a, _ in items]
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """How several score files (e.g. one per scoring seed) are paired: by architecture, never by row position.
+
+    ``common`` are the architectures every file scored, in the space's order; statistics over files use these
+    only, so a spread over seeds measures the seeds and not which architectures each file happens to hold.
+    """
+
+    common: list[str]
+    per_file: dict[str, int]
+
+    @property
+    def full(self) -> bool:
+        return all(n == len(self.common) for n in self.per_file.values())
+
+    def warning(self) -> str | None:
+        """One line when the files do not hold the same architectures, else None."""
+        if self.full:
+            return None
+        counts = ", ".join(f"{label}: {n}" for label, n in self.per_file.items())
+        return (
+            f"the {len(self.per_file)} score files do not hold the same architectures ({counts}); "
+            f"only the {len(self.common)} common to all are compared"
+        )
+
+
+def pair_runs(runs: Sequence[ScoreRun]) -> Pairing:
+    """The architectures common to every score file (see :class:`Pairing`)."""
+    if not runs:
+        raise ValueError("no score file given")
+    spaces = sorted({r.space for r in runs})
+    if len(spaces) > 1:
+        raise ValueError(f"the score files are of different spaces ({', '.join(spaces)}); correlate one space at once")
+    sets = [set(r.frame["arch"]) for r in runs]
+    common = set.intersection(*sets)
+    if not common:
+        counts = ", ".join(f"{r.label}: {len(s)}" for r, s in zip(runs, sets))
+        raise ValueError(
+            f"the score files have no architecture in common ({counts}); score the same architectures with each "
+            "seed (the sample seed chooses them, the seed only the batch and initialisation)"
+        )
+    return Pairing(
+        common=select_archs(sorted(common), space=spaces[0]),
+        per_file={r.label: len(s) for r, s in zip(runs, sets)},
+    )

@@ -7,7 +7,9 @@ Definitions (all in accuracy points of the chosen ground truth; the search never
   the search retries them); the comparison uses a common budget B, by default the smallest number of
   evaluations of any run in the table.
 - **chosen architecture** after b evaluations: among the completed trials so far that satisfy the run's
-  cost limits (``feasible``), the one with the highest proxy score (the earliest on a tie). For a
+  cost limits (``feasible``) and have a finite score, the one with the highest proxy score (the earliest
+  on a tie). A completed trial whose score is not finite (NaN, inf) is never chosen and is counted
+  (``nonfinite``), as are the infeasible (``infeasible``) and pruned (``pruned``) ones. For a
   multi-objective run this is the member of the found Pareto front with the best score, since the
   highest-scoring trial is always on the front.
 - **regret** = the space's optimum (the largest ground truth of any architecture) minus the chosen
@@ -15,10 +17,18 @@ Definitions (all in accuracy points of the chosen ground truth; the search never
   regret is that of the worst architecture (optimum minus the smallest ground truth).
 - **anytime regret** at b = the regret after b evaluations; **AUC** = the mean of the anytime regret
   over b = 1..B (the area under the step curve divided by B, in accuracy points).
-- **average rank**: for each seed, the methods are ranked by final regret (1 = lowest, ties share the
-  mean rank); the ranks are averaged over the seeds each method has.
-- **pairwise tests** on the per-seed final accuracy: two-sided Mann-Whitney U, or the Wilcoxon
-  signed-rank test on seeds both methods have; p-values Holm-corrected over all pairs of a dataset.
+- **average rank**: for each seed every method has, the methods are ranked by final regret (1 = lowest,
+  ties share the mean rank); the ranks are averaged over those seeds. Friedman's test asks whether the
+  methods differ at all, Nemenyi's post-hoc test which pairs do (see :mod:`bench.analysis._significance`).
+- **pairwise tests**: runs of one seed are paired (the searches share their seed), so by default the
+  two-sided Wilcoxon signed-rank test on the seeds both methods have; the unpaired Mann-Whitney U test on
+  request. p-values are Holm-corrected over all pairs of methods of a dataset, for each measure (final
+  regret, which is the pick's accuracy mirrored, regret@k, AUC, hypervolume ratio).
+- **best**: a table marks a method best on a measure only where the corrected test separates it from
+  every other method in its favour at alpha (for the average rank: Friedman's test rejects and Nemenyi's
+  test separates it from every other); never where methods tie for the best value.
+- **design floor**: the smallest corrected p-value the number of seeds and methods allows; where it is
+  not below alpha, nothing can be significant, and the report says so.
 - **hypervolume** (multi-objective runs): the found front is the non-dominated set of completed feasible
   trials in the search's own objectives; its members are placed in (ground-truth accuracy, params), both
   scaled to [0, 1] over the space (accuracy from worst to best, params from largest to smallest), and
@@ -28,24 +38,34 @@ Definitions (all in accuracy points of the chosen ground truth; the search never
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from spaces import get_space
 
 from ._scores import canonical_archs
-from ._stats import holm, hypervolume_2d, pareto_mask
+from ._significance import (
+    TEST_NAMES,
+    FriedmanResult,
+    check_test,
+    design_floor,
+    friedman_test,
+    pair_separates,
+    pairwise_tests,
+    rank_separates,
+    seeds_needed,
+    separated_best,
+)
+from ._stats import hypervolume_2d, pareto_mask
 from ._trials import EVALUATED_STATES, METHOD_KEYS, RUN_KEYS
 
 DEFAULT_CHECKPOINTS: tuple[int, ...] = (10, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
-TESTS = ("mannwhitney", "wilcoxon")
+DEFAULT_TEST = "wilcoxon"
 #: Directions of the search's objectives when a run does not say: the proxy score up, the cost down.
 DEFAULT_DIRECTIONS = ("maximize", "minimize")
 
@@ -98,7 +118,12 @@ def space_truth(accuracy: pd.Series, *, space: str, dataset: str) -> SpaceTruth:
 
 @dataclass
 class SearchReport:
-    """Every table the search comparison produces (see the module docstring for the definitions)."""
+    """Every table the search comparison produces (see the module docstring for the definitions).
+
+    ``pairwise`` holds the tests on final regret (the table shown), ``tests`` those of every measure;
+    ``ranks`` the average ranks over complete blocks, ``friedman`` the rank tests per (space, dataset),
+    ``design`` what each (space, dataset) can detect, and ``warnings`` one line for each that cannot.
+    """
 
     runs: pd.DataFrame
     summary: pd.DataFrame
@@ -107,6 +132,13 @@ class SearchReport:
     fronts: pd.DataFrame
     budget: dict[tuple[str, str], int]
     checkpoints: list[int]
+    tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ranks: pd.DataFrame = field(default_factory=pd.DataFrame)
+    friedman: dict[tuple[str, str], FriedmanResult] = field(default_factory=dict)
+    design: pd.DataFrame = field(default_factory=pd.DataFrame)
+    warnings: list[str] = field(default_factory=list)
+    test: str = DEFAULT_TEST
+    alpha: float = 0.05
 
 
 def _regret_curve(run: pd.DataFrame, truth: SpaceTruth, budget: int) -> tuple[np.ndarray, np.ndarray]:
@@ -116,8 +148,8 @@ def _regret_curve(run: pd.DataFrame, truth: SpaceTruth, budget: int) -> tuple[np
     regrets = np.empty(budget)
     picks = np.empty(budget, dtype=int)
     max_regret = truth.optimum - truth.worst
-    eligible = (run["state"].to_numpy() == "COMPLETE") & run["feasible"].to_numpy(bool)
-    for b, (ok, score) in enumerate(zip(eligible[:budget], run["score"].to_numpy(float)[:budget])):
+    for b, ok in enumerate(_eligible(run)[:budget]):
+        score = float(run["score"].iat[b])
         # Strictly greater: on a tie the earlier trial stays chosen.
         if ok and score > best_score:
             best_score, chosen = score, b
@@ -126,55 +158,102 @@ def _regret_curve(run: pd.DataFrame, truth: SpaceTruth, budget: int) -> tuple[np
     return regrets, picks
 
 
+def _eligible(run: pd.DataFrame) -> np.ndarray:
+    """Completed, feasible trials with a finite score: the only ones a pick can be."""
+    complete = run["state"].to_numpy() == "COMPLETE"
+    return complete & run["feasible"].to_numpy(bool) & np.isfinite(run["score"].to_numpy(float))
+
+
+def _counts(run: pd.DataFrame, budget: int) -> dict[str, int]:
+    """How the first ``budget`` evaluations of a run ended, so that a table says what it left out."""
+    seen = run.iloc[:budget]
+    complete = seen["state"].to_numpy() == "COMPLETE"
+    finite = np.isfinite(seen["score"].to_numpy(float))
+    return {
+        "completed": int(complete.sum()),
+        "nonfinite": int((complete & ~finite).sum()),
+        "infeasible": int((complete & finite & ~seen["feasible"].to_numpy(bool)).sum()),
+        "pruned": int((seen["state"].to_numpy() == "PRUNED").sum()),
+    }
+
+
 def _found_front(run: pd.DataFrame, directions: Sequence[str]) -> pd.DataFrame:
-    done = run[(run["state"] == "COMPLETE") & run["feasible"].to_numpy(bool)]
+    done = run[_eligible(run)]
+    objectives = done[["value_0", "value_1"]].to_numpy(float)
+    done = done[np.isfinite(objectives).all(axis=1)]
     signs = np.array([1.0 if d == "maximize" else -1.0 for d in directions[:2]])
-    objectives = done[["value_0", "value_1"]].to_numpy(float) * signs
-    return done[pareto_mask(objectives)]
+    return done[pareto_mask(done[["value_0", "value_1"]].to_numpy(float) * signs)]
 
 
-def _pairwise(per_run: pd.DataFrame, test: str) -> pd.DataFrame:
-    """One row per pair of methods within a (space, dataset): the test on per-seed final accuracy, Holm-corrected."""
-    rows = []
-    for (space, dataset), group in per_run.groupby(["space", "dataset"], sort=True):
-        methods = sorted(group.groupby(METHOD_KEYS).groups)
-        block = []
-        for a, b in itertools.combinations(methods, 2):
-            ra = group.set_index(METHOD_KEYS).loc[[a]].set_index("seed")["chosen_acc"]
-            rb = group.set_index(METHOD_KEYS).loc[[b]].set_index("seed")["chosen_acc"]
-            row = {
-                "space": space,
-                "dataset": dataset,
-                "method_a": " / ".join(a),
-                "method_b": " / ".join(b),
-                "n_a": len(ra),
-                "n_b": len(rb),
-                "median_a": float(ra.median()),
-                "median_b": float(rb.median()),
-                "note": "",
-            }
-            if test == "mannwhitney":
-                result = stats.mannwhitneyu(ra.to_numpy(), rb.to_numpy(), alternative="two-sided")
-                row["statistic"], row["p"] = float(result.statistic), float(result.pvalue)
-            else:
-                common = ra.index.intersection(rb.index)
-                diff = ra.loc[common].to_numpy() - rb.loc[common].to_numpy()
-                row["n_pairs"] = len(common)
-                if len(common) == 0:
-                    raise ValueError(f"the Wilcoxon test pairs seeds, but {a} and {b} share none")
-                if np.all(diff == 0):
-                    # No pair differs: the test has nothing to rank and no evidence of a difference.
-                    row["statistic"], row["p"], row["note"] = 0.0, 1.0, "identical on every seed"
-                else:
-                    result = stats.wilcoxon(diff, zero_method="wilcox", alternative="two-sided")
-                    row["statistic"], row["p"] = float(result.statistic), float(result.pvalue)
-            block.append(row)
-        if block:
-            adjusted = holm([r["p"] for r in block])
-            for r, p in zip(block, adjusted):
-                r["p_holm"] = float(p)
-            rows.extend(block)
-    return pd.DataFrame(rows)
+def _method(frame: pd.DataFrame) -> pd.Series:
+    return frame["sampler"].astype(str) + " / " + frame["proxy"].astype(str)
+
+
+def _measures(per_run: pd.DataFrame, checkpoints: Sequence[int]) -> dict[str, bool]:
+    """The per-run measures tested pairwise, each with whether higher is better."""
+    measures = {"regret": False, **{f"regret@{c}": False for c in checkpoints}, "auc": False}
+    if "hv_ratio" in per_run.columns and per_run["hv_ratio"].notna().any():
+        measures["hv_ratio"] = True
+    return measures
+
+
+def _compare(
+    group: pd.DataFrame, measures: dict[str, bool], test: str, alpha: float
+) -> tuple[pd.DataFrame, FriedmanResult, dict[str, str | None]]:
+    """The tests of one (space, dataset): pairwise per measure, Friedman on final regret, and the best method
+    each measure may mark (None where no test separates one)."""
+    frames, best = [], {}
+    for measure, higher in measures.items():
+        values = group.pivot(index="seed", columns="method", values=measure).dropna(axis=1, how="all")
+        tests = pairwise_tests(values, higher_is_better=higher, test=test, alpha=alpha)
+        if tests.empty:
+            best[measure] = None
+            continue
+        frames.append(tests.assign(measure=measure))
+        means = group.groupby("method")[measure].mean()
+        best[measure] = separated_best(means, higher_is_better=higher, separated=pair_separates(tests))
+    regret = group.pivot(index="seed", columns="method", values="regret")
+    friedman = friedman_test(regret, higher_is_better=False, alpha=alpha)
+    best["avg_rank"] = separated_best(friedman.avg_ranks, higher_is_better=False, separated=rank_separates(friedman))
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), friedman, best
+
+
+def _design(
+    space: str, dataset: str, tests: pd.DataFrame, friedman: FriedmanResult, test: str, alpha: float
+) -> tuple[dict[str, object], list[str]]:
+    """What one (space, dataset) can detect, and a warning line for each test that can find nothing."""
+    methods = len(friedman.methods)
+    primary = tests[tests["measure"] == "regret"] if not tests.empty else tests
+    seeds = int(primary["n_pairs" if test == "wilcoxon" else "n_a"].max()) if not primary.empty else 0
+    pairs = len(primary)
+    floor = design_floor(test, seeds, methods) if pairs else 1.0
+    row = {
+        "space": space,
+        "dataset": dataset,
+        "methods": methods,
+        "seeds": seeds,
+        "pairs": pairs,
+        "test": test,
+        "p_floor": floor,
+        "reachable": floor < alpha,
+        "seeds_needed": seeds_needed(test, methods, alpha) if methods > 1 else 0,
+        "friedman_blocks": friedman.n_blocks,
+        "friedman_floor": friedman.floor_friedman,
+        "nemenyi_floor": friedman.floor_nemenyi,
+    }
+    found = []
+    if pairs and floor >= alpha:
+        found.append(
+            f"{space}/{dataset}: with {seeds} seeds and {pairs} pairs of methods the smallest p-value of the "
+            f"{TEST_NAMES[test]} test after Holm's correction is {floor:.3g}, so no difference can be significant "
+            f"at {alpha:g}; {row['seeds_needed']} seeds per method could show one"
+        )
+    if math.isfinite(friedman.statistic) and friedman.floor_nemenyi >= alpha:
+        found.append(
+            f"{space}/{dataset}: with {friedman.n_blocks} seeds Nemenyi's test cannot separate any two of the "
+            f"{methods} methods at {alpha:g} (its smallest p-value is {friedman.floor_nemenyi:.3g})"
+        )
+    return row, found
 
 
 def search_report(
@@ -183,13 +262,12 @@ def search_report(
     *,
     budget: int | None = None,
     checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
-    test: str = "mannwhitney",
+    test: str = DEFAULT_TEST,
     alpha: float = 0.05,
     directions: Sequence[str] = DEFAULT_DIRECTIONS,
 ) -> SearchReport:
     """Compute every search table from a trials table and the ground truth of each (space, dataset)."""
-    if test not in TESTS:
-        raise ValueError(f"unknown test {test!r}. Valid choices: {', '.join(TESTS)}")
+    check_test(test)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
     if any(c < 1 for c in checkpoints):
@@ -199,6 +277,7 @@ def search_report(
     frame = trials[trials["state"].isin(EVALUATED_STATES)].copy()
     if "feasible" not in frame.columns:
         frame["feasible"] = True
+    frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
     frame["arch"] = _canonical_by_space(frame)
     frame = frame.sort_values([*RUN_KEYS, "number"], kind="stable")
     budgets: dict[tuple[str, str], int] = {}
@@ -226,7 +305,7 @@ def search_report(
                 study=str(run["study"].iat[0]) if "study" in run.columns else "",
                 evaluations=len(run),
                 budget=b,
-                completed=int((run["state"].to_numpy()[:b] == "COMPLETE").sum()),
+                **_counts(run, b),
                 chosen_arch=run["arch"].iat[last] if last >= 0 else "",
                 chosen_score=float(run["score"].iat[last]) if last >= 0 else math.nan,
                 chosen_acc=truth.optimum - regrets[-1] if last >= 0 else math.nan,
@@ -257,27 +336,77 @@ def search_report(
                 curve_rows.append({**dict(zip(RUN_KEYS, key)), "evaluations": i, "regret": float(r)})
     per_run = pd.DataFrame(run_rows)
     per_run["rank"] = per_run.groupby(["space", "dataset", "seed"])["regret"].rank(method="average")
+    kept = [c for c in checkpoints if f"regret@{c}" in per_run.columns]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN hypervolume column of single-objective runs
-        summary = _summarise(per_run, [c for c in checkpoints if f"regret@{c}" in per_run.columns])
-    pairwise = _pairwise(per_run, test)
-    if not pairwise.empty:
-        pairwise["significant"] = pairwise["p_holm"] < alpha
-    return SearchReport(
+        summary = _summarise(per_run, kept)
+    report = SearchReport(
         runs=per_run,
         summary=summary,
-        pairwise=pairwise,
+        pairwise=pd.DataFrame(),
         curves=pd.DataFrame(curve_rows),
         fronts=pd.DataFrame(front_rows),
         budget=budgets,
-        checkpoints=[c for c in checkpoints if f"regret@{c}" in per_run.columns],
+        checkpoints=kept,
+        test=test,
+        alpha=alpha,
     )
+    _add_tests(report, _measures(per_run, kept))
+    return report
+
+
+def _add_tests(report: SearchReport, measures: dict[str, bool]) -> None:
+    """Fill the report's tests, ranks, design and warnings, and mark in the summary the cells a test makes best."""
+    per_run = report.runs.assign(method=_method(report.runs))
+    summary = report.summary.assign(method=_method(report.summary))
+    tests, ranks, design = [], [], []
+    bold = {f"best_{m}": np.zeros(len(summary), dtype=bool) for m in [*measures, "chosen_acc", "avg_rank"]}
+    for (space, dataset), group in per_run.groupby(["space", "dataset"], sort=True):
+        found, friedman, best = _compare(group, measures, report.test, report.alpha)
+        report.friedman[(space, dataset)] = friedman
+        tests.append(found.assign(space=space, dataset=dataset))
+        row, warned = _design(space, dataset, found, friedman, report.test, report.alpha)
+        design.append(row)
+        report.warnings.extend(warned)
+        here = ((summary["space"] == space) & (summary["dataset"] == dataset)).to_numpy()
+        best["chosen_acc"] = best["regret"]  # the pick's accuracy is the optimum minus its regret
+        for measure, method in best.items():
+            bold[f"best_{measure}"] |= here & (summary["method"] == method).to_numpy()
+        avg = friedman.avg_ranks
+        summary.loc[here, "avg_rank"] = summary.loc[here, "method"].map(avg).to_numpy(float)
+        ranks.append(
+            pd.DataFrame(
+                {
+                    "space": space,
+                    "dataset": dataset,
+                    "method": avg.index,
+                    "avg_rank": avg.to_numpy(float),
+                    "best_avg_rank": avg.index == best["avg_rank"],
+                }
+            )
+        )
+    tests_frame = pd.concat(tests, ignore_index=True)
+    if not tests_frame.empty:
+        lead = ["space", "dataset", "measure"]
+        tests_frame = tests_frame[lead + [c for c in tests_frame.columns if c not in lead]]
+    report.tests = tests_frame
+    report.pairwise = (
+        tests_frame[tests_frame["measure"] == "regret"].reset_index(drop=True) if len(tests_frame) else tests_frame
+    )
+    ranks_frame = pd.concat(ranks, ignore_index=True).sort_values(["space", "dataset", "avg_rank"], kind="stable")
+    split = ranks_frame["method"].str.split(" / ", n=1, expand=True)
+    report.ranks = ranks_frame.assign(sampler=split[0], proxy=split[1]).reset_index(drop=True)
+    report.design = pd.DataFrame(design)
+    report.summary = summary.assign(**bold).drop(columns="method")
 
 
 def _canonical_by_space(frame: pd.DataFrame) -> pd.Series:
     out = pd.Series(index=frame.index, dtype=object)
     for space, group in frame.groupby("space", sort=False):
-        out.loc[group.index] = canonical_archs(group["arch"], space).to_numpy()
+        try:
+            out.loc[group.index] = canonical_archs(group["arch"], space).to_numpy()
+        except ValueError as err:
+            raise ValueError(f"trials table: {err}") from None
     return out
 
 
@@ -290,6 +419,8 @@ def _summarise(per_run: pd.DataFrame, checkpoints: Sequence[int]) -> pd.DataFram
         row: dict[str, object] = dict(zip(["space", "dataset", *METHOD_KEYS], key))
         row["seeds"] = len(group)
         row["budget"] = int(group["budget"].iat[0])
+        for count in ("completed", "nonfinite", "infeasible", "pruned"):
+            row[count] = int(group[count].sum())
         for m in measures:
             values = group[m].dropna().to_numpy(float)
             if m in ("hypervolume", "hv_ratio") and len(values) == 0:

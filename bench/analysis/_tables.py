@@ -2,8 +2,10 @@
 
 A :class:`Table` holds the numbers (written to CSV at full precision) and a list of displayed
 :class:`Column` s; the displayed cells are rounded, spreads are shown as ``mean ± std``, intervals as
-``value [low, high]`` and, where a column says which way is better, the best cell of each group of rows
-is set in bold (every cell that ties with it after rounding).
+``value [low, high]``. Bold marks a best cell in one of two ways: where a column names a boolean column
+of the data (``emphasis``, e.g. set where a test separates the best method from the rest), exactly those
+cells; else, where a column says which way is better (``best``), the best cell of each group of rows
+(every cell that ties with it after rounding), but nothing where every cell of the group ties.
 
 The LaTeX is made by pandas' ``Styler.to_latex`` with booktabs rules. Numbers are wrapped in siunitx's
 ``\\num`` so the document's siunitx settings format them; bold cells go through a ``\\benchbest`` macro
@@ -79,6 +81,8 @@ class Column:
     spread: str | None = None
     interval: tuple[str, str] | None = None
     best: str | None = None
+    #: A boolean column of the data: the cells to set in bold (instead of choosing them by ``best``).
+    emphasis: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -118,7 +122,7 @@ class Table:
         missing = [
             k
             for c in self.columns
-            for k in (c.key, c.spread, *(c.interval or ()))
+            for k in (c.key, c.spread, c.emphasis, *(c.interval or ()))
             if k is not None and k not in self.frame.columns
         ]
         if missing:
@@ -138,6 +142,8 @@ class Table:
 
     def _best_mask(self, column: Column) -> np.ndarray:
         mask = np.zeros(len(self.frame), dtype=bool)
+        if column.emphasis is not None:
+            return self.frame[column.emphasis].fillna(False).to_numpy(bool)
         if column.best is None:
             return mask
         rounded = self.frame[column.key].astype(float).round(column.digits)
@@ -147,8 +153,8 @@ class Table:
             groups = [np.asarray(ix) for ix in grouped.indices.values()]
         for rows in groups:
             values = rounded.iloc[rows]
-            if values.notna().sum() < 2:
-                continue  # nothing to be best against
+            if values.notna().sum() < 2 or values.nunique() == 1:
+                continue  # nothing to be best against, or every cell ties
             target = values.max() if column.best == "max" else values.min()
             mask[rows[(values == target).to_numpy()]] = True
         return mask

