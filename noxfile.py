@@ -137,7 +137,6 @@ def reproduce(session: nox.Session) -> None:
     ten scoring seeds, correlate them paired by architecture, run a sweep of 3 samplers x 2 proxies x ten seeds,
     report with paired tests. Tables and figures land under results/reproduce/ with a SHA256SUMS of them: the
     same seeds give the same bytes."""
-    import csv
     import hashlib
     import shutil
 
@@ -146,21 +145,13 @@ def reproduce(session: nox.Session) -> None:
     out = ROOT / REPRODUCE
     shutil.rmtree(out, ignore_errors=True)  # a reproduction computes everything again, cache included
     scores = []
-    archs: list[str] = []
     for seed in range(REPRODUCE_SEEDS):
         scores.append(str(REPRODUCE / "scores" / f"seed{seed}.csv"))
-        # The first seed draws the sample; every other seed scores the same architectures, so the seeds vary
-        # only the batch and the initialisation.
-        chosen = ["--sample", "30"] if seed == 0 else archs
+        # --sample-seed (0) draws the architectures; --seed varies only the batch and the initialisation.
         session.run(
-            "bench", "score", "--proxy", "params,l2_norm,synflow", *chosen, "--seed", str(seed), "--device", "cpu",
-            "--out", scores[-1], env=env,
+            "bench", "score", "--proxy", "params,l2_norm,synflow", "--sample", "30", "--seed", str(seed),
+            "--device", "cpu", "--out", scores[-1], env=env,
         )  # fmt: skip
-        if seed == 0:
-            with open(ROOT / scores[0]) as rows:
-                archs = [
-                    arg for arch in dict.fromkeys(r["arch"] for r in csv.DictReader(rows)) for arg in ("--arch", arch)
-                ]
     session.run("bench", "correlate", *scores, "--out", str(REPRODUCE / "correlation"), env=env)
     session.run(
         "bench", "sweep", "--samplers", "random,tpe,nsga2", "--proxies", "params,l2_norm",

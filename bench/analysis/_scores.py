@@ -255,7 +255,7 @@ def select_archs(archs: Sequence[str], *, space: str, connected_only: bool = Fal
 
     items = sorted(parsed.items(), key=order)
     if connected_only:
-        items = [(a, g) for a, g in items if sp.is_connected(g)]
+        items = [(a, g) for a, g in items if sp.invalid_reason(g) is None]
     if unique:
         seen: set[str] = set()
         kept = []
