@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from spaces._base import Cost, SearchSpace
 from spaces._catalog import SPACES
 
 from . import _genotype as g
-from ._network import NB201Network, network_cost
-from ._packed import PackedNB201
-from ._stacked import SCHEMES, StackedNB201, initial_parameters
+from ._cost import network_cost
+
+if TYPE_CHECKING:
+    import optuna
+
+    from ._network import NB201Network
 
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
 
@@ -31,6 +32,8 @@ class NB201Space(SearchSpace[g.Genotype]):
     num_classes = DATASET_CLASSES
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        import optuna
+
         return {_param_name(e): optuna.distributions.CategoricalDistribution(g.OPS) for e in range(len(g.EDGES))}
 
     def from_params(self, params: Mapping[str, Any]) -> g.Genotype:
@@ -57,18 +60,24 @@ class NB201Space(SearchSpace[g.Genotype]):
         return g.to_arch_str(arch)
 
     def build(self, arch: g.Genotype, num_classes: int) -> NB201Network:
+        from ._network import NB201Network
+
         return NB201Network(arch, num_classes)
 
     def cost(self, arch: g.Genotype, num_classes: int) -> Cost:
         return network_cost(arch, num_classes)
 
     def stacked(self, archs, seeds, num_classes, *, init, device):
+        from ._stacked import SCHEMES, StackedNB201, initial_parameters
+
         if init not in SCHEMES:
             return None
         params = [initial_parameters(a, num_classes, seed, init) for a, seed in zip(archs, seeds)]
         return StackedNB201(archs, params, device=device)
 
     def packed(self, networks):
+        from ._packed import PackedNB201
+
         return PackedNB201(networks)
 
     def __len__(self) -> int:
