@@ -220,42 +220,36 @@ def _tar_entries(buffer: bytes) -> list[tuple[str, int, int]]:
         if kind not in (b"0", b"\0", b"5", b"7"):
             plain = False
             break
-        headers.append(offset)
+        headers.append(header)
         if kind != b"5":
             name = header[:100].split(b"\0", 1)[0]
             if header[257:262] == b"ustar" and (prefix := header[345:500].split(b"\0", 1)[0]):
                 name = prefix + b"/" + name
             entries.append((name.decode("utf-8", "surrogateescape"), offset + 512, size))
         offset += 512 + (size + 511) // 512 * 512
-    if plain and _checksums_hold(buffer, headers):
+    if plain and _checksums_hold(headers):
         return entries
     with tarfile.open(fileobj=io.BytesIO(buffer), mode="r:") as tar:
         return [(m.name, m.offset_data, m.size) for m in tar if m.isfile()]
 
 
-def _checksums_hold(buffer: bytes, offsets: list[int]) -> bool:
-    """Whether every header at ``offsets`` carries its checksum: the sum of its bytes, the checksum field
-    (eight bytes at 148) counted as spaces. Computed for all headers at once."""
-    if not offsets:
+def _checksums_hold(headers: list[bytes]) -> bool:
+    """Whether every 512-byte header carries its checksum: the sum of its bytes, the checksum field (eight
+    bytes at 148) counted as spaces. Computed for all headers at once."""
+    if not headers:
         return True
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    starts = np.asarray(offsets, dtype=np.int64)
-    # Segments [start, field), [field, field + 8), [field + 8, start + 512), [start + 512, next start).
-    bounds = np.stack([starts, starts + 148, starts + 156, starts + 512], axis=1).ravel()
-    if bounds[-1] >= len(data):
-        bounds = bounds[:-1]  # the last header ends the buffer: its third segment ends there too
-    segments = np.add.reduceat(data, bounds, dtype=np.int64)
-    computed = segments[0::4] + segments[2::4] + 8 * ord(" ")
-    field = data[starts[:, None] + np.arange(148, 156)].astype(np.int64) - ord("0")
+    rows = np.frombuffer(b"".join(headers), dtype=np.uint8).reshape(len(headers), 512)
+    field = rows[:, 148:156].astype(np.int64)
+    computed = rows.sum(axis=1, dtype=np.int64) - field.sum(axis=1) + 8 * ord(" ")
     # The usual field: octal digits, then a NUL or a space; others are parsed one by one below.
-    stored = np.zeros(len(starts), dtype=np.int64)
-    going = np.ones(len(starts), dtype=bool)
-    for column in field.T:
+    stored = np.zeros(len(headers), dtype=np.int64)
+    going = np.ones(len(headers), dtype=bool)
+    for column in (field - ord("0")).T:
         going &= (column >= 0) & (column <= 7)
         stored = np.where(going, stored * 8 + column, stored)
     for i in np.flatnonzero(stored != computed):
         try:
-            if int(bytes(data[starts[i] + 148 : starts[i] + 156]).strip(b" \0"), 8) != computed[i]:
+            if int(headers[i][148:156].strip(b" \0"), 8) != computed[i]:
                 return False
         except ValueError:
             return False
@@ -363,6 +357,7 @@ def _check_split(dataset: str, split: str) -> None:
 
 
 def _not_found(dataset: str, split: str, base: Path) -> DataNotFoundError:
+    base = base.resolve()  # where a relative root pointed, so the message means the same anywhere
     tried = ", ".join(str(p) for p in candidate_paths(dataset, base))
     return DataNotFoundError(
         f"dataset {dataset!r} ({split}) not found under data root {base} (tried {tried}); "
@@ -412,6 +407,16 @@ def open_split(
     if opened is None:
         raise _not_found(dataset, split, base)
     return opened
+
+
+def require_dataset(dataset: str, root: str | os.PathLike | None = None, split: str = "train") -> Path:
+    """Where ``dataset`` would be read from (:func:`locate`); :class:`DataNotFoundError` naming the paths tried
+    and how to get the data where it is absent. Nothing is decoded."""
+    check_dataset(dataset)
+    where = locate(dataset, root)
+    if where is None:
+        raise _not_found(dataset, split, resolve_data_root(root))
+    return where
 
 
 def locate(dataset: str, root: str | os.PathLike | None = None) -> Path | None:
