@@ -107,7 +107,7 @@ class Worker:
     device: str
     sampler_seed: int
     started: datetime = field(default_factory=datetime.now)
-    #: CPU and wall seconds of this process by stage: import, data, teacher, scoring, optuna.
+    #: CPU and wall seconds of this process by stage: import, ground_truth, data, teacher, scoring, optuna.
     stages: Stages = field(default_factory=Stages)
     data_root: str | None = None
 
@@ -224,7 +224,8 @@ def start_worker(
         opened = opened or open_storage(storage or default_storage(out_dir), on_stale=enqueue_retry)
         seed = config.seed if sampler_seed is None else sampler_seed
         study = create_or_load_study(config, opened, build_sampler(config, seed))
-    ground_truth = GroundTruthLookup.load(config.space, config.dataset, data_root)
+    with stages.time("ground_truth"):
+        ground_truth = GroundTruthLookup.load(config.space, config.dataset, data_root)
     objective = Objective(config, scorer, ground_truth)
     worker = Worker(
         config, opened, study, objective, ground_truth, scoring.device, seed, stages=stages,

@@ -1,4 +1,4 @@
-"""Where a run's time goes: CPU and wall seconds per stage (import, data, teacher, scoring, optuna)."""
+"""Where a run's time goes: CPU and wall seconds per stage (import, ground_truth, data, teacher, scoring, optuna)."""
 
 from __future__ import annotations
 
