@@ -99,22 +99,27 @@ class LazyGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
     def load(self, name: str) -> None:
-        """Import the module of command ``name`` (all modules for a name not in :data:`COMMANDS`) and build the
-        command it registered; unknown names are left to typer's error, which lists the commands."""
+        """Import the module of command ``name`` and build the command it registered. A name not in
+        :data:`COMMANDS` loads every module and builds every command: one registered but not listed still
+        runs, and for a name that is nothing typer's error can suggest the closest."""
         if name in COMMANDS:
             importlib.import_module(f"bench.cli.{COMMANDS[name][0]}")
+            self._build({name})
         else:
             import_all()
+            self._build(None)
+
+    def _build(self, names: set[str] | None) -> None:
+        """Build the registered commands and groups called ``names`` (all when None) into this group."""
         from ._app import app
 
         options = {"pretty_exceptions_short": app.pretty_exceptions_short, "rich_markup_mode": app.rich_markup_mode}
         for info in app.registered_commands:
-            if (info.name or typer.main.get_command_name(info.callback.__name__)) == name:
+            name = info.name or typer.main.get_command_name(info.callback.__name__)
+            if names is None or name in names:
                 self.commands[name] = typer.main.get_command_from_info(info, **options)
-                return
         for group in app.registered_groups:
-            if group.name == name:
-                self.commands[name] = typer.main.get_group_from_info(
+            if group.name and (names is None or group.name in names):
+                self.commands[group.name] = typer.main.get_group_from_info(
                     group, suggest_commands=app.suggest_commands, **options
                 )
-                return
