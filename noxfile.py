@@ -72,6 +72,14 @@ def sampler_overhead(session: nox.Session) -> None:
 
 
 @nox.session
+def first_run(session: nox.Session) -> None:
+    """A new user's first minutes: the listings' CPU time, a cold score, the default run quiet and beside two busy
+    processes, per stage."""
+    _install(session)
+    session.run("python", "benchmarks/first_run.py", *session.posargs, env=_env())
+
+
+@nox.session
 def autodistil_speed(session: nox.Session) -> None:
     """SuperLM steps per second per AutoDistil sub-space and GLUE fine-tuning time per task."""
     _install(session)

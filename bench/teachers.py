@@ -151,5 +151,20 @@ def _load_weights(net: nn.Module, path: Path, name: str) -> None:
     net.load_state_dict(state)
 
 
-# The Transformer teacher of the AutoDistil spaces registers itself here.
-from .lm import _teacher as _lm_teacher  # noqa: E402,F401
+# --- the Transformer teacher of the AutoDistil spaces (bench.lm, imported when it is built) -----------------
+
+MINILM_TEACHER = "minilm-l6"
+
+
+@TEACHERS.register(MINILM_TEACHER)
+def minilm_l6(*, space: str, dataset: str, num_classes: int) -> FeatureNetwork:
+    """all-MiniLM-L6-v2 (pretrained; BERT 6 layers, hidden 384, 12 heads of 32, FFN 1536), the AutoDistil teacher."""
+    from .lm._teacher import teacher_network
+
+    return teacher_network(num_classes)
+
+
+minilm_l6.pretrained = True  # type: ignore[attr-defined]  # its weights come with it, not from a seed
+
+for _space in ("autodistil-base", "autodistil-small", "autodistil-tiny"):
+    DEFAULT_TEACHERS.setdefault(_space, MINILM_TEACHER)

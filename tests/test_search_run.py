@@ -56,7 +56,8 @@ def test_bare_run_of_a_cheap_proxy_writes_the_run_folder(tmp_path: Path, data_ro
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["config"]["proxy"] == "params" and manifest["config"]["objectives"] == ["score", "params"]
     assert manifest["seeds"] == {"sampler": 0, "score": 0}
-    assert {"torch", "optuna", "python"} <= set(manifest["versions"]) and "device" in manifest
+    (record,) = manifest["runs"]  # one run so far: its record, with what ran it
+    assert {"torch", "optuna", "python"} <= set(record["versions"]) and "device" in record
     assert "Pareto front" in out and "written to" in out
 
 

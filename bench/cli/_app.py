@@ -8,9 +8,27 @@ from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 
+from .. import __version__
 from ..data import DATA_ROOT_ENV
+from ._lazy import LazyGroup
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"diswot-bench {__version__}")
+        raise typer.Exit()
+
+
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Benchmark training-free proxies and Optuna searchers for distillation-aware NAS."""
+
 
 app = typer.Typer(
     name="bench",
@@ -18,12 +36,32 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=LazyGroup,  # commands are imported when they run (bench.cli._lazy)
+    callback=_main,
 )
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
-err_console = Console(stderr=True)
+#: Width of output that goes to a file or a pipe: wide enough that no table cell or line is ever cut.
+UNBOUNDED_WIDTH = 100_000
+
+
+class FullWidthConsole(Console):
+    """A rich console that fits a terminal, and cuts nothing short anywhere else (a file, a pipe, another
+    program): there, lines and tables take the width they need."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        return size if self.is_terminal else ConsoleDimensions(UNBOUNDED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = FullWidthConsole()
+err_console = FullWidthConsole(stderr=True)
 
 DataRootOption = Annotated[
     Path | None,
@@ -43,7 +81,8 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except USER_ERRORS as err:
             message = err.args[0] if isinstance(err, KeyError) and err.args else err
-            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            # escape: a message may hold brackets, e.g. pip install -e ".[text]", that rich would take for markup
+            err_console.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -28,6 +28,7 @@ from ..ground_truth import load_ground_truth
 from ..scoring import ScoreCache
 from ..teachers import TEACHERS
 from ._app import DataRootOption, command, console
+from ._options import ThreadsOption
 from ._report import default_ground_truth
 from ._score import uniform_sample
 
@@ -116,6 +117,7 @@ def train_teacher_command(
     amp: AmpOption = False,
     channels_last: ChannelsLastOption = False,
     data_root: DataRootOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train a teacher (RepDistiller's CIFAR recipe by default: 240 epochs, batch 64, lr 0.05) and write the
     file that bench distill --teacher and bench kd-bench --teacher read."""
@@ -195,6 +197,7 @@ def train_command(
     channels_last: ChannelsLastOption = False,
     pack: PackOption = None,
     data_root: DataRootOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train students vanilla (cross-entropy only), NAS-Bench-201's recipe by default; resumes from --out."""
     recipe = _recipe(
@@ -231,6 +234,7 @@ def distill_command(
     channels_last: ChannelsLastOption = False,
     pack: PackOption = None,
     data_root: DataRootOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train students distilled from a trained teacher: KD, or KD plus DisWOT's, SP's or ICKD's feature term."""
     if loss == "ce":
@@ -284,6 +288,7 @@ def kd_bench_command(
     amp: AmpOption = False,
     channels_last: ChannelsLastOption = False,
     data_root: DataRootOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train students vanilla and distilled, sharded over every worker that runs this same command (one per
     GPU), resumable; writes a ground-truth table for bench correlate -g kd:PATH."""

@@ -1,20 +1,25 @@
-"""``bench spaces``, ``bench arch`` and ``bench data check``: what the suite knows, at a glance."""
+"""``bench spaces``, ``bench proxies``, ``bench arch`` and ``bench data check``: what the suite knows, at a
+glance. Nothing here needs torch: these commands answer in a fraction of a second."""
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from spaces import SPACES, get_space
 
 from ..data import DATASETS, locate, resolve_data_root
-from ..ground_truth import DEFAULT_GROUND_TRUTHS, GroundTruth, load_ground_truth
 from ._app import DataRootOption, app, command, console
+
+if TYPE_CHECKING:
+    from ..ground_truth import GroundTruth
 
 data_app = typer.Typer(help="Inspect the datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -25,7 +30,11 @@ def spaces_command(pattern: Annotated[str, typer.Argument(help="Wildcard filter.
     """List the registered search spaces."""
     table = Table("space", "architectures", "datasets")
     for name in SPACES.names(pattern):
-        space = get_space(name)
+        try:
+            space = get_space(name)
+        except ImportError as err:  # an optional part that is not installed: say what it takes
+            table.add_row(name, "-", f"[yellow]{escape(str(err))}[/]")
+            continue
         try:
             size = str(len(space))
         except TypeError:
@@ -34,7 +43,24 @@ def spaces_command(pattern: Annotated[str, typer.Argument(help="Wildcard filter.
     console.print(table)
 
 
+@command(name="proxies")
+def proxies_command(pattern: Annotated[str, typer.Argument(help="Wildcard filter, e.g. 'diswot*'.")] = "*") -> None:
+    """List the registered proxies: what each needs and what it measures."""
+    from ._catalog import proxy_entries
+
+    entries = proxy_entries()
+    chosen = [e for e in entries if fnmatch.fnmatchcase(e["name"], pattern)]
+    if not chosen:
+        raise ValueError(f"no proxy matches {pattern!r}. Valid choices: {', '.join(e['name'] for e in entries)}")
+    table = Table("proxy", "needs", "inputs", "description")
+    for entry in chosen:
+        table.add_row(entry["name"], ", ".join(entry["needs"]) or "-", ", ".join(entry["inputs"]), entry["description"])
+    console.print(table)
+
+
 def _default_ground_truths(space: str, data_root: Path | None) -> list[GroundTruth]:
+    from ..ground_truth import DEFAULT_GROUND_TRUTHS, load_ground_truth
+
     sources: list[GroundTruth] = []
     # A source whose file is absent is left out (NAS-Bench-201's built-in one always answers).
     for spec in DEFAULT_GROUND_TRUTHS.get(space, ()):
@@ -55,6 +81,8 @@ def arch_command(
     data_root: DataRootOption = None,
 ) -> None:
     """Describe one architecture: index, arch string, isomorphism class, cost and ground truth."""
+    from ..ground_truth import load_ground_truth
+
     sp = get_space(space)
     genotype = sp.parse(arch)
     info = sp.info(genotype)

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ._app import DataRootOption, app, command, console
+from ._app import DataRootOption, app, command, console, err_console
+from ._options import ThreadsOption
 
 if TYPE_CHECKING:
     from spaces.autodistil import StudentArch
@@ -23,6 +25,19 @@ superlm_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(superlm_app, name="superlm")
+
+
+@superlm_app.callback()
+def _needs_text_extra() -> None:
+    """AutoDistil: SuperLM training, the distilled-student ground truth and GLUE comparisons."""
+    from spaces.autodistil import require_text_extra
+
+    try:
+        require_text_extra("bench superlm")
+    except ImportError as err:  # before any work, as one line (the commands' own errors are guarded alike)
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
 
 SpaceOption = Annotated[str, typer.Option(help="AutoDistil sub-space: autodistil-base, -small or -tiny.")]
 DeviceOption = Annotated[str, typer.Option(help="auto (the GPU where there is one), cpu, cuda or cuda:N.")]
@@ -73,6 +88,7 @@ def train_command(
     device: DeviceOption = "auto",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     data_root: DataRootOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train the SuperLM of a sub-space by relation distillation from the teacher (sandwich rule)."""
     from spaces.autodistil import checkpoint_path, grid_of
@@ -139,6 +155,7 @@ def ground_truth_command(
     ] = None,
     device: DeviceOption = "auto",
     data_root: DataRootOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Distil sampled students one by one, fine-tune each on GLUE, and write the ground-truth table
     (read by --ground-truth autodistil[:PATH] or csv:PATH). Running it again resumes."""
@@ -216,6 +233,7 @@ def compare_command(
     ),
     device: DeviceOption = "auto",
     data_root: DataRootOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Selected students (weights inherited from their SuperLM, no retraining) against the teacher and
     truncated teachers: params, FLOPs and GLUE dev metrics after the same fine-tuning."""

@@ -1,5 +1,5 @@
-"""``bench report``: search-comparison tables and figures from runs and sweeps; and the extended
-rank-correlation report behind ``bench correlate`` (:func:`run_correlate`)."""
+"""``bench correlate``: rank correlation of proxy scores with ground truth (:func:`run_correlate`), and
+``bench report``: search-comparison tables and figures from runs and sweeps."""
 
 from __future__ import annotations
 
@@ -423,3 +423,59 @@ def _print_search(report: SearchReport) -> None:
             )
     for warning in report.warnings:
         err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
+# --- bench correlate --------------------------------------------------------------------------------
+
+
+@command(name="correlate")
+def correlate_command(
+    ctx: typer.Context,
+    scores: ScoresArgument,
+    ground_truth: GroundTruthsOption = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Dataset of the scores and the ground truth (default: the scores' own).")
+    ] = None,
+    metric: Annotated[str | None, typer.Option(help="Ground-truth metric (default: the source's accuracy).")] = None,
+    space: Annotated[str, typer.Option(help="Search space of the scored architectures.")] = "nb201",
+    connected_only: Annotated[
+        bool, typer.Option("--connected-only", help="Only architectures whose input reaches the output.")
+    ] = False,
+    unique: UniqueOption = False,
+    top: TopOption = "10,5",
+    n_resamples: ResamplesOption = 1000,
+    confidence: ConfidenceOption = 0.95,
+    ci_method: CIMethodOption = "percentile",
+    bootstrap_seed: BootstrapSeedOption = 0,
+    out: OutOption = None,
+    formats: FormatsOption = None,
+    plots: PlotsOption = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data_root: DataRootOption = None,
+) -> None:
+    """Rank correlation of each proxy with ground truth: Kendall, Spearman, Pearson, top-K % precision and the
+    true percentile of the proxy's best, each with a bootstrap confidence interval (see bench.analysis).
+
+    Failed and non-finite scores are left out and counted. Several score files (one per scoring seed) give
+    the mean and spread over seeds; --out writes LaTeX, Markdown and CSV tables and figures.
+    """
+    run_correlate(
+        scores,
+        ground_truth=ground_truth,
+        dataset=dataset,
+        metric=metric,
+        space=space,
+        connected_only=connected_only,
+        unique=unique,
+        top=top,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        ci_method=ci_method,
+        bootstrap_seed=bootstrap_seed,
+        out=out,
+        formats=formats,
+        plots=plots,
+        as_json=as_json,
+        data_root=data_root,
+        command=invocation(ctx),
+    )

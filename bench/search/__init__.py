@@ -11,7 +11,7 @@ from ._outputs import best_row, pareto_frame, trials_frame
 from ._runner import COUNTED, Counts, LoopResult, run_trials
 from ._samplers import SAMPLERS, SamplerOptions, SamplerSpec, make_sampler, sampler_spec
 from ._session import Worker, join_worker, out_dir_for, start_worker
-from ._storage import MEMORY, OpenedStorage, display_url, open_storage
+from ._storage import MEMORY, OpenedStorage, absolute_url, display_url, open_storage
 from ._sweep import Cell, aggregate, grid, parse_samplers, parse_seeds, run_sweep
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "SamplerOptions",
     "SamplerSpec",
     "Worker",
+    "absolute_url",
     "aggregate",
     "best_row",
     "display_url",

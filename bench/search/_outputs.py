@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import platform
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +63,18 @@ def trials_frame(study: optuna.Study, config: RunConfig) -> pd.DataFrame:
             row[f"value_{i}"] = t.values[i] if t.values is not None else None
         row.update({c: attrs.get(c) for c in tail if c in attrs})
         row["error"] = error
-        row["datetime_start"] = t.datetime_start
-        row["datetime_complete"] = t.datetime_complete
+        row["datetime_start"] = _iso(t.datetime_start)
+        row["datetime_complete"] = _iso(t.datetime_complete)
         row.update({c: attrs.get(c) for c in EXTRA_COLUMNS})
         rows.append(row)
     columns = ID_COLUMNS + [f"value_{i}" for i in range(n_values)] + tail + EXTRA_COLUMNS
     frame = pd.DataFrame(rows, columns=columns)
     return frame.astype({"index": "Int64", "params": "Int64", "flops": "Int64", "retry_of": "Int64"})
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """One ISO-8601 form for every date the run folder holds (microseconds always written)."""
+    return moment.isoformat(timespec="microseconds") if moment is not None else None
 
 
 def _feasible_complete(frame: pd.DataFrame) -> pd.DataFrame:
@@ -179,23 +186,64 @@ def write_outputs(
     ground_truth: GroundTruthLookup,
     manifest: dict[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, Any] | pd.DataFrame | None]:
-    """Write ``trials.csv``, ``best.json`` (one objective) or ``pareto.csv`` (several), ``manifest.json``."""
+    """Write ``trials.csv``, ``best.json`` (one objective) or ``pareto.csv`` (several), ``manifest.json``.
+
+    ``manifest`` holds the study's fields and, under ``run``, this run's record; the file keeps the study's
+    fields and the list of every run's record (``runs``), this one appended (none where ``run`` is absent).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = trials_frame(study, config)
-    frame.to_csv(out_dir / "trials.csv", index=False)
+    _write_atomic(out_dir / "trials.csv", frame.to_csv(index=False))
     result: dict[str, Any] | pd.DataFrame | None
     if len(config.objectives) == 1:
         row = best_row(frame)
         result = with_ground_truth_rank(row_record(row), ground_truth) if row is not None else None
-        (out_dir / "best.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        _write_atomic(out_dir / "best.json", json.dumps(result, indent=2, default=str) + "\n")
     else:
         front = pareto_frame(frame, config.directions())
         records = [with_ground_truth_rank(row_record(r), ground_truth) for _, r in front.iterrows()]
         result = pd.DataFrame(records, columns=list(front.columns) + _rank_columns(ground_truth))
-        result.to_csv(out_dir / "pareto.csv", index=False)
-    manifest = {**manifest, "command": sys.argv, "versions": package_versions(), "git": git_state()}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        _write_atomic(out_dir / "pareto.csv", result.to_csv(index=False))
+    study_fields = {k: v for k, v in manifest.items() if k != "run"}
+    runs = run_history(out_dir / "manifest.json")
+    if "run" in manifest:
+        runs.append(
+            {
+                **manifest["run"],
+                "command": sys.argv,
+                "cwd": str(Path.cwd()),
+                "versions": package_versions(),
+                "git": git_state(),
+            }
+        )
+    _write_atomic(out_dir / "manifest.json", json.dumps({**study_fields, "runs": runs}, indent=2, default=str) + "\n")
     return frame, result
+
+
+#: Fields of a manifest that describe the study rather than one run (a manifest written before runs were kept
+#: in a list held one run, these fields beside its own).
+STUDY_FIELDS = ("study", "storage", "score_cache", "config", "seeds", "directions", "ground_truth", "runs")
+
+
+def run_history(path: Path) -> list[dict[str, Any]]:
+    """The run records of the manifest at ``path`` (none where there is no readable manifest)."""
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(manifest, dict):
+        return []
+    if "runs" in manifest:
+        return list(manifest["runs"])
+    single = {k: v for k, v in manifest.items() if k not in STUDY_FIELDS}
+    return [single] if single else []
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a reader (or a crash) never meets half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _rank_columns(ground_truth: GroundTruthLookup) -> list[str]:

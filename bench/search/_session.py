@@ -12,14 +12,16 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from ..data import require_dataset, resolve_data_root
 from ..devices import resolve_device
 from ..scoring import ScoreCache, Scorer
 from ._config import RunConfig
-from ._objective import HAS_SET_CONSTRAINT, GroundTruthLookup, Objective, constraint_values
+from ._objective import HAS_SET_CONSTRAINT, GroundTruthLookup, Objective, constraint_values, trial_result
 from ._outputs import device_info, write_outputs
 from ._runner import Counts, LoopResult, enqueue_retry, run_trials, worker_id
 from ._samplers import SamplerOptions, make_sampler
-from ._storage import OpenedStorage, default_storage, open_storage
+from ._stages import Stages
+from ._storage import OpenedStorage, absolute_url, default_storage, open_storage
 
 CONFIG_ATTR = "bench_config"
 RESULTS = Path("results")
@@ -99,50 +101,88 @@ class Worker:
     device: str
     sampler_seed: int
     started: datetime = field(default_factory=datetime.now)
+    #: CPU and wall seconds of this process by stage: import, ground_truth, data, teacher, scoring, optuna.
+    stages: Stages = field(default_factory=Stages)
+    data_root: str | None = None
 
     def run(self, on_trial: Callable[[FrozenTrial, Counts], None] | None = None) -> LoopResult:
-        return run_trials(
-            self.study, self.objective, n_trials=self.config.n_trials, opened=self.opened, on_trial=on_trial
-        )
+        """Run trials until the study's budget is counted; the objective's time is the scoring stage, the rest
+        of the loop (sampler, storage, waiting for other workers) the Optuna stage."""
+        objective = self.stages.timed("scoring", self.objective)
+        with self.stages.time("optuna", less=("scoring",)):
+            return run_trials(
+                self.study, objective, n_trials=self.config.n_trials, opened=self.opened, on_trial=on_trial
+            )
 
     def counts(self) -> Counts:
         storage = self.opened.storage
         return Counts.query(storage, storage.get_study_id_from_name(self.study.study_name))
 
+    def remaining(self) -> int:
+        """Trials the study's budget still leaves (0 when it is complete)."""
+        return max(0, self.config.n_trials - self.counts().counted)
+
+    def prepare(self) -> None:
+        """The teacher and the proxy batch, built now rather than in the first trial: a missing or unreadable
+        dataset or teacher file is then an error before any trial starts, and the time is its own."""
+        scorer = self.objective.scorer
+        with self.stages.time("teacher"):
+            scorer.teacher()
+        with self.stages.time("data"):
+            scorer.inputs()
+        with self.stages.time("teacher"):
+            scorer.inputs_for(self.config.proxy)  # the proxy's teacher-side work on the batch
+
     def manifest(self, result: LoopResult, finished: datetime) -> dict[str, Any]:
+        """The study's part of ``manifest.json`` and this run's record (see :func:`write_outputs`)."""
         counts = self.counts()
-        return {
-            "study": self.study.study_name,
-            "storage": self.opened.display,
-            "config": self.config.to_dict(),
-            "seeds": {"sampler": self.sampler_seed, "score": self.config.score_seed},
-            "directions": self.config.directions(),
-            "ground_truth": self.ground_truth.sources,
-            "device": device_info(self.device),
+        mine = set(result.trials)
+        trials = [t for t in self.study.get_trials(deepcopy=False) if t.number in mine]
+        cached = sum(bool(trial_result(t).get("cached")) for t in trials)
+        run = {
             "worker": worker_id(),
             "started": self.started.isoformat(timespec="seconds"),
             "finished": finished.isoformat(timespec="seconds"),
             "wall_seconds": (finished - self.started).total_seconds(),
+            "device": device_info(self.device),
+            "data_root": self.data_root,
             "trials": {
                 "counted": counts.counted,
                 "failed": counts.failed,
-                "this_worker": len(result.trials),
+                "this_run": len(result.trials),
                 "recovered_from_dead_workers": result.recovered,
             },
+            "scores": {"computed": len(trials) - cached, "from_cache": cached},
             "seconds": {
                 "objective": result.objective_seconds,
                 "sampler_and_storage": result.overhead_seconds,
                 "waiting_for_other_workers": result.waited_seconds,
             },
+            "stages": self.stages.as_dict(),
         }
+        study = {
+            "study": self.study.study_name,
+            "storage": self.opened.display,
+            "score_cache": absolute_url(self.config.cache),
+            "config": self.config.to_dict(),
+            "seeds": {"sampler": self.sampler_seed, "score": self.config.score_seed},
+            "directions": self.config.directions(),
+            "ground_truth": self.ground_truth.sources,
+        }
+        return {**study, "run": run}
 
     def write(self, out_dir: Path, result: LoopResult) -> tuple[Any, Any]:
+        """Write the run folder; a run that ran no trial (the study was complete) adds no record to the
+        manifest's history."""
         manifest = self.manifest(result, datetime.now())
+        if not result.trials:
+            manifest.pop("run")
         return write_outputs(out_dir, self.study, self.config, self.ground_truth, manifest)
 
 
 def out_dir_for(config: RunConfig, out: Path | None) -> Path:
-    return out if out is not None else RESULTS / config.study_name
+    """The run folder, absolute: ``out``, else ``results/<study name>`` under the current folder."""
+    return (out if out is not None else RESULTS / config.study_name).expanduser().resolve()
 
 
 def start_worker(
@@ -158,23 +198,38 @@ def start_worker(
 ) -> Worker:
     """Open the storage and the study (creating it with ``config`` if new) and prepare the objective.
 
-    ``scorers`` shares scorers (their batch and teacher) between studies of one process, e.g. a sweep.
+    The dataset is looked for before the storage is touched; where the study has trials left to run, the
+    teacher and the proxy batch are built before its first trial (:meth:`Worker.prepare`). ``scorers``
+    shares scorers (their batch and teacher) between studies of one process, e.g. a sweep.
     """
-    opened = opened or open_storage(storage or default_storage(out_dir), on_stale=enqueue_retry)
-    device = resolve_device(device)
+    from proxies import get_proxy
+    from spaces import get_space
+
+    stages = Stages.since_process_start("import")
     config = config.with_images(data_root)
-    seed = config.seed if sampler_seed is None else sampler_seed
-    study = create_or_load_study(config, opened, build_sampler(config, seed))
-    scoring = config.scoring(device=device, data_root=data_root)
-    key = (scoring, config.proxy, config.cache)
-    scorer = (scorers or {}).get(key)
+    if getattr(get_space(config.space), "input_kind", "image") == "image" and get_proxy(config.proxy).needs_data:
+        # before a study or a cache is made for a run that cannot score
+        require_dataset(config.images or config.dataset, data_root)
+    scoring = config.scoring(device=resolve_device(device), data_root=data_root)
+    scorer = (scorers or {}).get((scoring, config.proxy, config.cache))
     if scorer is None:
         scorer = Scorer(scoring, [config.proxy], cache=ScoreCache(config.cache))
         if scorers is not None:
-            scorers[key] = scorer
-    ground_truth = GroundTruthLookup.load(config.space, config.dataset, data_root)
+            scorers[(scoring, config.proxy, config.cache)] = scorer
+    with stages.time("optuna"):
+        opened = opened or open_storage(storage or default_storage(out_dir), on_stale=enqueue_retry)
+        seed = config.seed if sampler_seed is None else sampler_seed
+        study = create_or_load_study(config, opened, build_sampler(config, seed))
+    with stages.time("ground_truth"):
+        ground_truth = GroundTruthLookup.load(config.space, config.dataset, data_root)
     objective = Objective(config, scorer, ground_truth)
-    return Worker(config, opened, study, objective, ground_truth, device, seed)
+    worker = Worker(
+        config, opened, study, objective, ground_truth, scoring.device, seed, stages=stages,
+        data_root=str(Path(data_root or resolve_data_root()).expanduser().resolve()),
+    )  # fmt: skip
+    if worker.remaining():
+        worker.prepare()
+    return worker
 
 
 def join_worker(

@@ -5,7 +5,8 @@ an RDB URL (``sqlite:///...`` on one machine, ``postgresql://...`` across machin
 fails the trials of a worker that died) or ``memory`` (in-process, nothing kept).
 
 A worker decides whether to start another trial while holding the study's *budget lock*: a
-``flock`` on a file beside a journal or SQLite file, a PostgreSQL advisory lock for PostgreSQL.
+``flock`` on the journal file, or on the folder of a SQLite file (SQLite's own locks on the database file
+must not be disturbed), a PostgreSQL advisory lock for PostgreSQL. No lock file is left behind.
 Counting the finished and running trials and creating the next one happen under that lock, so
 several workers never start more trials than the budget leaves.
 """
@@ -17,6 +18,7 @@ import contextlib
 import fcntl
 import hashlib
 import inspect
+import os
 import threading
 import time
 import warnings
@@ -55,7 +57,8 @@ class BudgetLock(abc.ABC):
 
 
 class FileLock(BudgetLock):
-    """``flock`` on ``path``: exclusive among processes of one machine, dropped when a process dies."""
+    """``flock`` on an existing file or folder ``path``: exclusive among processes of one machine, dropped when
+    a process dies, and nothing created for it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -63,12 +66,13 @@ class FileLock(BudgetLock):
 
     @contextlib.contextmanager
     def hold(self, study_name: str) -> Iterator[None]:
-        with self._thread_lock, open(self.path, "a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        with self._thread_lock:
+            fd = os.open(self.path, os.O_RDONLY)
             try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
             finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                os.close(fd)  # closing the descriptor releases the lock
 
 
 class ThreadLock(BudgetLock):
@@ -112,6 +116,20 @@ def display_url(url: str) -> str:
         return url
 
 
+def absolute_url(url: str) -> str:
+    """``url`` with a relative file path made absolute (a journal path, ``sqlite:///PATH``), the password of a
+    server URL masked: what manifests and summaries record, valid wherever they are read."""
+    if url == MEMORY:
+        return url
+    if "://" not in url:
+        return str(Path(url).expanduser().resolve())
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            return f"sqlite:///{Path(path).expanduser().resolve()}"
+    return display_url(url)
+
+
 def default_storage(out_dir: Path) -> str:
     return str(out_dir / "journal.log")
 
@@ -137,11 +155,11 @@ def open_storage(url: str, *, on_stale: StaleCallback | None = None) -> OpenedSt
             raise ValueError(f"storage {shown!r}: use 'memory' for an in-memory study, or a SQLite file")
         path = Path(database).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock: BudgetLock = FileLock(path.with_name(path.name + ".budget.lock"))
+        lock: BudgetLock = FileLock(path.parent)
     else:
         lock = PostgresAdvisoryLock(url)
     storage = _open_rdb(url, shown, on_stale)
-    return OpenedStorage(storage, lock, dialect, shown)
+    return OpenedStorage(storage, lock, dialect, absolute_url(url))
 
 
 def _open_journal(path: Path) -> OpenedStorage:
@@ -151,7 +169,7 @@ def _open_journal(path: Path) -> OpenedStorage:
     except OSError as err:
         raise ValueError(f"cannot open journal storage {path}: {err.strerror or err}") from None
     storage = optuna.storages.JournalStorage(backend)
-    return OpenedStorage(storage, FileLock(path.with_name(path.name + ".budget.lock")), "journal", str(path))
+    return OpenedStorage(storage, FileLock(path), "journal", str(path.resolve()))
 
 
 def _open_rdb(url: str, shown: str, on_stale: StaleCallback | None) -> optuna.storages.BaseStorage:

@@ -1,9 +1,12 @@
 """AutoDistil (Xu et al., 2022): Transformer students of all-MiniLM-L6-v2 in K=3 sub-spaces, and SuperLMs."""
 
+from spaces._lazy import lazy_exports
+
 from ._arch import (
     HEAD_SIZE,
     PAD_ID,
     SEQ_LEN,
+    SPACE_PREFIX,
     SUBSPACES,
     TEACHER_ARCH,
     Grid,
@@ -13,30 +16,30 @@ from ._arch import (
     parse_arch_str,
     to_arch_str,
 )
-from ._network import (
-    TransformerFeatures,
-    TransformerStudent,
-    embedding_params,
-    network_cost,
-    non_embedding_params,
-)
-from ._relation import RELATION_HEADS, relation_kl, relation_log_probs, relation_loss, teacher_relations
-from ._slicing import load_sliced, slice_state, sliced_student
+from ._extra import INSTALL_TEXT, missing_text_packages, require_text_extra
 from ._space import DATASET_CLASSES, AutoDistilSpace
-from ._superlm import (
-    SPACE_PREFIX,
-    SUPERLM_DIR_ENV,
-    SuperLM,
-    checkpoint_path,
-    grid_of,
-    load_superlm,
-    sandwich,
-    superlm_dir,
-)
+
+# The networks, relations and SuperLMs need torch: imported on first use.
+_ON_USE = {
+    **dict.fromkeys(
+        ("TransformerFeatures", "TransformerStudent", "embedding_params", "network_cost", "non_embedding_params"),
+        "._network",
+    ),
+    **dict.fromkeys(
+        ("RELATION_HEADS", "relation_kl", "relation_log_probs", "relation_loss", "teacher_relations"), "._relation"
+    ),
+    **dict.fromkeys(("load_sliced", "slice_state", "sliced_student"), "._slicing"),
+    **dict.fromkeys(
+        ("SUPERLM_DIR_ENV", "SuperLM", "checkpoint_path", "grid_of", "load_superlm", "sandwich", "superlm_dir"),
+        "._superlm",
+    ),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _ON_USE)
 
 __all__ = [
     "DATASET_CLASSES",
     "HEAD_SIZE",
+    "INSTALL_TEXT",
     "PAD_ID",
     "RELATION_HEADS",
     "SEQ_LEN",
@@ -57,12 +60,14 @@ __all__ = [
     "kept_layers",
     "load_sliced",
     "load_superlm",
+    "missing_text_packages",
     "network_cost",
     "non_embedding_params",
     "parse_arch_str",
     "relation_kl",
     "relation_log_probs",
     "relation_loss",
+    "require_text_extra",
     "sandwich",
     "slice_state",
     "sliced_student",

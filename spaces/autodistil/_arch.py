@@ -12,6 +12,8 @@ import itertools
 import re
 from dataclasses import dataclass
 
+#: Sub-spaces are registered as ``autodistil-<base|small|tiny>``.
+SPACE_PREFIX = "autodistil-"
 #: Every head has the teacher's size, so a student's attention width is ``heads * HEAD_SIZE``.
 HEAD_SIZE = 32
 VOCAB_SIZE = 30522

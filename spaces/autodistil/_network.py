@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spaces._base import Cost, FeatureNetwork, Features
+from spaces._base import Cost
+from spaces._features import FeatureNetwork, Features
 
 from ._arch import (
     HEAD_SIZE,

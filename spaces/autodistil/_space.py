@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from spaces._base import Cost, SearchSpace
 from spaces._catalog import SPACES
 
-from ._arch import SEQ_LEN, SUBSPACES, Grid, StudentArch, parse_arch_str, to_arch_str
-from ._network import TransformerStudent, network_cost
-from ._superlm import SPACE_PREFIX, checkpoint_path
+from ._arch import SEQ_LEN, SPACE_PREFIX, SUBSPACES, Grid, StudentArch, parse_arch_str, to_arch_str
+from ._extra import require_text_extra
+
+if TYPE_CHECKING:
+    import optuna
+
+    from ._network import TransformerStudent
 
 #: Datasets of the token batches: ``corpus`` is the held-out split of the task-agnostic distillation corpus
 #: (no labels); the GLUE tasks give labelled sentences. Each has a two-way classifier head.
@@ -37,6 +39,8 @@ class AutoDistilSpace(SearchSpace[StudentArch]):
         self._index = {a: i for i, a in enumerate(self._archs)}
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        import optuna
+
         g = self.grid
         choices = (g.layers, g.hidden, g.heads, g.ffn_ratio)
         return {name: optuna.distributions.CategoricalDistribution(c) for name, c in zip(PARAMS, choices)}
@@ -72,14 +76,20 @@ class AutoDistilSpace(SearchSpace[StudentArch]):
         return to_arch_str(arch)
 
     def build(self, arch: StudentArch, num_classes: int) -> TransformerStudent:
+        from ._network import TransformerStudent
+
         return TransformerStudent(self._member(arch), num_classes)
 
     def cost(self, arch: StudentArch, num_classes: int) -> Cost:
+        from ._network import network_cost
+
         return network_cost(arch, num_classes)
 
     def inherited_weights_key(self) -> str:
         """The content hash of this sub-space's SuperLM checkpoint ("none" without one): part of score-cache
         keys, so that retraining the SuperLM invalidates the ``superlm`` scores made with the old one."""
+        from ._superlm import checkpoint_path
+
         path = checkpoint_path(self.name)
         if not path.is_file():
             return "none"
@@ -106,6 +116,8 @@ class AutoDistilSpace(SearchSpace[StudentArch]):
 
 def _register(size: str) -> None:
     def factory() -> AutoDistilSpace:
+        # Its teacher, tokenizer and GLUE batches come with the optional text extra: say so up front.
+        require_text_extra(f"space {SPACE_PREFIX + size!r}")
         return AutoDistilSpace(size)
 
     factory.__doc__ = f"AutoDistil's {size} sub-space."

@@ -17,12 +17,11 @@ from typing import Any
 
 import torch
 
-from ._arch import SUBSPACES, Grid, StudentArch, parse_arch_str, to_arch_str
+from ._arch import SPACE_PREFIX, SUBSPACES, Grid, StudentArch, parse_arch_str, to_arch_str
 from ._network import TransformerStudent
 from ._slicing import load_sliced, slice_state
 
 SUPERLM_DIR_ENV = "BENCH_SUPERLM_DIR"
-SPACE_PREFIX = "autodistil-"
 
 
 def grid_of(space: str) -> Grid:

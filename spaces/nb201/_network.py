@@ -5,14 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spaces._base import Cost, FeatureNetwork, Features
+from spaces._features import FeatureNetwork, Features
 
+from ._cost import C_STEM, CELLS_PER_STAGE, network_cost  # noqa: F401  (network_cost: re-exported)
 from ._genotype import EDGES, Genotype
 from ._ops import ResidualReduction, make_op
-
-C_STEM = 16
-CELLS_PER_STAGE = 5
-INPUT_SIZE = 32
 
 
 class Cell(nn.Module):
@@ -66,35 +63,3 @@ class NB201Network(FeatureNetwork):
         pre_pool = self.lastact(out)
         embedding = self.global_pooling(pre_pool).flatten(1)
         return Features(stages=stage_maps, pre_pool=pre_pool, embedding=embedding, logits=self.classifier(embedding))
-
-
-def network_cost(
-    genotype: Genotype,
-    num_classes: int,
-    channels: int = C_STEM,
-    cells: int = CELLS_PER_STAGE,
-    resolution: int = INPUT_SIZE,
-) -> Cost:
-    """Exact parameter count and FLOPs of one ``resolution`` x ``resolution`` image (as torch's FlopCounterMode
-    counts them: 2 per multiply-add of convolutions and the classifier; BatchNorm, pooling and sums are not
-    counted)."""
-    hw = resolution * resolution
-    params = 27 * channels + 2 * channels
-    flops = 2 * 27 * channels * hw
-    c = channels
-    for stage in range(3):
-        if stage > 0:
-            c_in, c = c, 2 * c
-            hw //= 4
-            params += 9 * c_in * c + 2 * c + 9 * c * c + 2 * c + c_in * c
-            flops += 2 * hw * (9 * c_in * c + 9 * c * c + c_in * c)
-        for name in genotype.op_names:
-            if name == "nor_conv_3x3":
-                params += cells * (9 * c * c + 2 * c)
-                flops += cells * 2 * hw * 9 * c * c
-            elif name == "nor_conv_1x1":
-                params += cells * (c * c + 2 * c)
-                flops += cells * 2 * hw * c * c
-    params += 2 * c + c * num_classes + num_classes
-    flops += 2 * c * num_classes
-    return Cost(params=params, flops=flops)

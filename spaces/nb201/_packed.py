@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spaces._base import Features
+from spaces._features import Features
 
 from ._genotype import EDGES
 from ._network import CELLS_PER_STAGE, NB201Network

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from spaces._base import Cost, SearchSpace
 from spaces._catalog import SPACES
 
 from . import _genotype as g
-from ._network import NB201Network, network_cost
-from ._packed import PackedNB201
-from ._stacked import StackedNB201
-from ._weights import SCHEMES, WeightLayout, build_seeded_network, draw_numbers
+from ._cost import network_cost
+
+if TYPE_CHECKING:
+    import optuna
+
+    from ._network import NB201Network
 
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
 #: Image side of each dataset: ImageNet16-120's images are 16 x 16, so its networks cost a quarter of the
@@ -35,6 +35,8 @@ class NB201Space(SearchSpace[g.Genotype]):
     num_classes = DATASET_CLASSES
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        import optuna
+
         return {_param_name(e): optuna.distributions.CategoricalDistribution(g.OPS) for e in range(len(g.EDGES))}
 
     def from_params(self, params: Mapping[str, Any]) -> g.Genotype:
@@ -61,6 +63,8 @@ class NB201Space(SearchSpace[g.Genotype]):
         return g.to_arch_str(arch)
 
     def build(self, arch: g.Genotype, num_classes: int) -> NB201Network:
+        from ._network import NB201Network
+
         return NB201Network(arch, num_classes)
 
     def cost(self, arch: g.Genotype, num_classes: int) -> Cost:
@@ -70,17 +74,24 @@ class NB201Space(SearchSpace[g.Genotype]):
         return network_cost(arch, self.num_classes[dataset], resolution=DATASET_RESOLUTION[dataset])
 
     def build_seeded(self, arch, num_classes, *, seed, init, device):
+        from ._weights import SCHEMES, build_seeded_network
+
         if init not in SCHEMES:
             return None
         return build_seeded_network(arch, num_classes, seed, init, device)
 
     def stacked(self, archs, seeds, num_classes, *, init, device):
+        from ._stacked import StackedNB201
+        from ._weights import SCHEMES, WeightLayout, draw_numbers
+
         if init not in SCHEMES:
             return None
         layout = WeightLayout(num_classes)
         return StackedNB201(archs, draw_numbers(seeds, layout, init, device), layout, init)
 
     def packed(self, networks):
+        from ._packed import PackedNB201
+
         return PackedNB201(networks)
 
     def __len__(self) -> int:

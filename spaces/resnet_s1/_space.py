@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from typing import Any, NamedTuple
-
-import optuna
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from spaces._base import Cost, SearchSpace
 from spaces._catalog import SPACES
 
-from ._network import CifarResNet, network_cost
+from ._cost import network_cost
+
+if TYPE_CHECKING:
+    import optuna
+
+    from ._network import CifarResNet
 
 #: The block counts a stage may have.
 DEPTHS = (1, 3, 5, 7)
@@ -68,6 +71,8 @@ class ResNetS1Space(SearchSpace[Depths]):
     num_classes = DATASET_CLASSES
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        import optuna
+
         return {name: optuna.distributions.CategoricalDistribution(DEPTHS) for name in PARAMS}
 
     def from_params(self, params: Mapping[str, Any]) -> Depths:
@@ -86,6 +91,8 @@ class ResNetS1Space(SearchSpace[Depths]):
         return str(Depths(*arch))
 
     def build(self, arch: Depths, num_classes: int) -> CifarResNet:
+        from ._network import CifarResNet
+
         return CifarResNet(blocks=tuple(arch), num_classes=num_classes)
 
     def cost(self, arch: Depths, num_classes: int) -> Cost:
