@@ -286,7 +286,7 @@ def score_command(
     made_by["teacher_proxies"] = [n for n in names if get_proxy(n).needs_teacher]
     made_by["proxy_versions"] = {n: proxy_version(n) for n in names}
     if sample:
-        made_by["sample"] = {"n": sample, "sample_seed": sample_seed}
+        made_by.update(sample=sample, sample_seed=sample_seed)
     Path(f"{out}.json").write_text(json.dumps(made_by, indent=2) + "\n")
     console.print(f"wrote {len(archs) * len(names)} rows to {out}")
 
