@@ -193,9 +193,16 @@ def test_cli_ground_truth_and_compare(tmp_path, monkeypatch, data_root):
     torch.save({"space": TINY, "arch": "L4_H160_A6_R3.0", "step": 3,
                 "model": SuperLM.from_teacher(TINY, teacher_state(), 6).state_dict()}, path)  # fmt: skip
     compared = invoke("superlm", "compare", "--arch", f"{TINY}:0", "--truncated", "1", "--out", tmp_path / "cmp",
-                      *budget)  # fmt: skip
+                      "--lrs", "1e-4,1e-3", "--seeds", "2", *budget)  # fmt: skip
     assert compared.exit_code == 0, compared.output
     rows = pd.read_csv(tmp_path / "cmp" / "autodistil_compare.csv", comment="#")
-    assert rows["arch"].tolist() == ["L6_H384_A12_R4.0", "L1_H384_A12_R4.0", "L1_H64_A2_R1.5"]
-    assert {"params_m", "gflops", "rte_acc", "glue_avg"} <= set(rows.columns)
+    assert rows["arch"].tolist() == ["-", "L6_H384_A12_R4.0", "L1_H384_A12_R4.0", "L1_H64_A2_R1.5"]
+    assert {"params_m", "gflops", "rte_acc", "rte_acc_std", "rte_lr", "flags"} <= set(rows.columns)
+    assert rows.loc[0, "model"] == "majority class" and rows.loc[0, "flags"] == "rte 1/1"
+    assert set(rows["rte_lr"].dropna()) <= {1e-4, 1e-3}
+    markdown = (tmp_path / "cmp" / "autodistil_compare.md").read_text()
+    assert "GLUE avg" not in markdown and "RTE acc" in markdown and "mean ± std over 2 seeds" in markdown
+    assert "SuperLM steps: autodistil-tiny 3" in markdown
+    bad = invoke("superlm", "compare", "--arch", f"{TINY}:0", "--lrs", "fast", "--out", tmp_path / "cmp", *budget)
+    assert bad.exit_code == 2 and "--lrs takes comma-separated numbers" in bad.stderr
     assert (tmp_path / "cmp" / "autodistil_compare.tex").read_text().count("\\num") > 5

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -18,7 +17,7 @@ from ._options import ThreadsOption
 if TYPE_CHECKING:
     from spaces.autodistil import StudentArch
 
-    from ..lm import FinetuneSettings
+    from ..lm import FinetuneSettings, Protocol
 
 superlm_app = typer.Typer(
     help="AutoDistil: SuperLM training, the distilled-student ground truth and GLUE comparisons.",
@@ -216,6 +215,59 @@ def _selected(runs: list[Path], archs: list[str]) -> list[tuple[str, str, str]]:
     return chosen
 
 
+LrsOption = Annotated[
+    str, typer.Option(help="Fine-tuning learning rates to choose from per model and task (on a training split).")
+]
+SeedsOption = Annotated[int, typer.Option(help="Fine-tuning seeds per model and task (mean ± std).")]
+
+
+def _floats(text: str, what: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{what} takes comma-separated numbers like 1e-4,3e-4,1e-3; got {text!r}") from None
+    if not values:
+        raise ValueError(f"{what} is empty; give comma-separated numbers like 1e-4,3e-4,1e-3")
+    return values
+
+
+def protocol_of(lrs: str, seeds: int, finetune: FinetuneSettings, tasks: str) -> Protocol:
+    from ..lm import Protocol
+
+    return Protocol(lrs=_floats(lrs, "--lrs"), seeds=seeds, finetune=finetune, tasks=_tasks(tasks)).check()
+
+
+def protocol_caption(protocol: Protocol) -> str:
+    """The fine-tuning budget and protocol, as the tables' captions state it."""
+    ft = protocol.finetune
+    limit = f"the first {ft.dev_limit} dev examples" if ft.dev_limit else "the whole dev set"
+    return (
+        f"GLUE dev metrics (mean ± std over {protocol.seeds} seeds; {limit}) after {ft.steps} fine-tuning steps of "
+        f"{ft.batch_size} examples of {ft.seq_len} tokens, the learning rate chosen per model and task from "
+        f"{', '.join(f'{lr:g}' for lr in protocol.lrs)} on 10 % of the training set held out"
+    )
+
+
+def measured_row(label: str, space: str, net, protocol: Protocol, root) -> dict[str, object]:
+    """One table row: the model's cost and :func:`bench.lm.summary_row` of the protocol."""
+    from spaces.autodistil import network_cost, to_arch_str
+
+    from ..lm import run_protocol, summary_row
+
+    cost = network_cost(net.arch, 2)
+    row = {"model": label, "space": space, "arch": to_arch_str(net.arch), "params_m": cost.params / 1e6,
+           "gflops": cost.flops / 1e9}  # fmt: skip
+    row.update(summary_row(run_protocol(net, protocol, root=root)))
+    return row
+
+
+def majority_row(protocol: Protocol, root) -> dict[str, object]:
+    from ..lm import majority_outcomes, summary_row
+
+    return {"model": "majority class", "space": "-", "arch": "-", **summary_row(majority_outcomes(protocol,
+                                                                                               root=root))}  # fmt: skip
+
+
 @command(superlm_app, name="compare")
 def compare_command(
     arch: Annotated[list[str] | None, typer.Option(help="A selected student, SPACE:ARCH (repeatable).")] = None,
@@ -224,10 +276,10 @@ def compare_command(
     tasks: TasksOption = "sst2,cola,mrpc,rte",
     finetune_steps: FinetuneStepsOption = 200,
     finetune_batch_size: FinetuneBatchOption = 32,
-    finetune_lr: FinetuneLrOption = 1e-4,
+    lrs: LrsOption = "1e-4,3e-4,1e-3",
+    seeds: SeedsOption = 3,
     glue_seq_len: GlueSeqLenOption = 64,
     dev_limit: DevLimitOption = None,
-    seed: Annotated[int, typer.Option(help="Seed of fine-tuning.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder of the table (LaTeX, Markdown, CSV).")] = Path(
         "results/autodistil/compare"
     ),
@@ -235,15 +287,15 @@ def compare_command(
     data_root: DataRootOption = None,
     threads: ThreadsOption = None,
 ) -> None:
-    """Selected students (weights inherited from their SuperLM, no retraining) against the teacher and
-    truncated teachers: params, FLOPs and GLUE dev metrics after the same fine-tuning."""
-    from spaces.autodistil import TEACHER_ARCH, checkpoint_path, load_superlm, network_cost, to_arch_str
+    """Selected students (weights inherited from their SuperLM, no retraining) against the teacher,
+    truncated teachers and the majority class: params, FLOPs and GLUE dev metrics under one fine-tuning
+    protocol (learning rate chosen on a training split, several seeds, one-class results flagged)."""
+    from spaces.autodistil import TEACHER_ARCH, checkpoint_path, load_superlm
 
-    from ..analysis import Column, Provenance, Table
-    from ..lm import finetune, glue_average, resolve_device, teacher_network, truncated_teacher
+    from ..lm import protocol_table, resolve_device, teacher_network, truncated_teacher
 
-    settings = _finetune_settings(finetune_steps, finetune_batch_size, finetune_lr, glue_seq_len, dev_limit, seed)
-    chosen_tasks = _tasks(tasks)
+    protocol = protocol_of(lrs, seeds, _finetune_settings(finetune_steps, finetune_batch_size, 1e-4, glue_seq_len,
+                                                          dev_limit, 0), tasks)  # fmt: skip
     dev = resolve_device(device)
     layers = truncated if truncated is not None else [3]
     for n in layers:
@@ -251,43 +303,22 @@ def compare_command(
             raise ValueError(f"--truncated takes 1..{TEACHER_ARCH.layers - 1} layers, got {n}")
     models = [("teacher", "-", teacher_network())]
     models += [(f"teacher, first {n} layers", "-", truncated_teacher(n)) for n in layers]
+    steps = []
     for label, space, name in _selected(run or [], arch or []):
         superlm, meta = load_superlm(checkpoint_path(space), space)
+        steps.append(f"{space} {meta['step']}")
         models.append((f"{label}, SuperLM step {meta['step']}", space, superlm.sub_network(_parse(space, name))))
-    rows = []
+    rows = [majority_row(protocol, data_root)]
     for label, space, net in models:
-        net = net.to(dev)
-        per_task = {t: finetune(net, t, settings, root=data_root).metrics for t in chosen_tasks}
-        cost = network_cost(net.arch, 2)
-        row = {"model": label, "space": space, "arch": to_arch_str(net.arch), "params_m": cost.params / 1e6,
-               "gflops": cost.flops / 1e9, "glue_avg": glue_average(per_task)}  # fmt: skip
-        row.update({f"{t}_{m}": v for t, metrics in per_task.items() for m, v in metrics.items()})
-        rows.append(row)
-        console.print(f"{label} {row['arch']}: GLUE avg {row['glue_avg']:.2f}", highlight=False)
-    frame = pd.DataFrame(rows)
-    metric_columns = [c for c in frame.columns if c.split("_")[0] in chosen_tasks]
-    columns = [
-        Column("model", "model", kind="text"),
-        Column("arch", "arch", kind="text"),
-        Column("params_m", "params (M)", digits=2),
-        Column("gflops", "GFLOPs (128 tokens)", digits=2),
-        *[Column(c, c.replace("_", " "), digits=1, best="max") for c in metric_columns],
-        Column("glue_avg", "GLUE avg", digits=1, best="max"),
-    ]
-    config = {"tasks": list(chosen_tasks), "finetune": vars(settings), "models": [r["model"] for r in rows]}
-    table = Table(
-        name="autodistil_compare",
-        frame=frame,
-        columns=columns,
-        caption=(
-            f"Selected students (weights inherited from their SuperLM) against the teacher and truncated teachers; "
-            f"GLUE dev metrics after {settings.steps} fine-tuning steps of {settings.batch_size} examples"
-            + (f", first {settings.dev_limit} dev examples" if settings.dev_limit else "")
-            + "."
-        ),
-        label="tab:autodistil-compare",
-        provenance=Provenance.capture(config),
-    )
+        rows.append(measured_row(label, space, net.to(dev), protocol, data_root))
+        console.print(f"{label} {rows[-1]['arch']}: {rows[-1]['glue_avg']:.2f} {rows[-1]['flags']}", highlight=False)
+    budget = f"; SuperLM steps: {', '.join(steps)}" if steps else ""
+    table = protocol_table(
+        rows, protocol.tasks, name="autodistil_compare", label="tab:autodistil-compare",
+        caption=(f"Selected students (weights inherited from their SuperLM) against the teacher, truncated teachers "
+                 f"and the majority class. {protocol_caption(protocol)}{budget}."),
+        config={"protocol": protocol, "models": [r["model"] for r in rows]},
+    )  # fmt: skip
     for path in table.write(out):
         console.print(f"wrote {path}", highlight=False)
 

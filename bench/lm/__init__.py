@@ -4,7 +4,16 @@ ground truth of distilled, fine-tuned students."""
 from . import _truth  # noqa: F401  (the "autodistil" ground truth bench.ground_truth registers)
 from ._batches import TEXT_DATASETS, encode_pairs, text_proxy_batch, trim
 from ._corpus import TokenCorpus, build_corpus, glue_sentences, load_corpus, strip_markup, token_batch, wiki_articles
-from ._finetune import FinetuneResult, FinetuneSettings, finetune, glue_average
+from ._finetune import (
+    FinetuneResult,
+    FinetuneSettings,
+    finetune,
+    glue_average,
+    majority_result,
+    part_rows,
+    score_classifier,
+    train_classifier,
+)
 from ._glue import TASKS, Example, glue_metrics, read_task, task_path
 from ._ground_truth import (
     METRICS,
@@ -17,6 +26,8 @@ from ._ground_truth import (
     sample_students,
     truncated_teacher,
 )
+from ._protocol import Protocol, TaskOutcome, choose_lr, majority_outcomes, run_protocol, run_task, summary_row
+from ._report import average_label, protocol_table
 from ._superlm import SuperLMSettings, TrainResult, train_superlm
 from ._teacher import TEACHER_NAME, load_hf_teacher, load_tokenizer, teacher_folder, teacher_network, teacher_state
 from ._training import distil_student, heldout_loss, resolve_device, student_loss, teacher_targets, warmup_lr
@@ -30,11 +41,15 @@ __all__ = [
     "FinetuneResult",
     "FinetuneSettings",
     "GroundTruthSettings",
+    "Protocol",
     "SuperLMSettings",
+    "TaskOutcome",
     "TokenCorpus",
     "TrainResult",
+    "average_label",
     "build_corpus",
     "build_ground_truth",
+    "choose_lr",
     "default_table_path",
     "distil_student",
     "encode_pairs",
@@ -48,12 +63,20 @@ __all__ = [
     "load_corpus",
     "load_hf_teacher",
     "load_tokenizer",
+    "majority_outcomes",
+    "majority_result",
     "measure_student",
+    "part_rows",
+    "protocol_table",
     "read_task",
     "resolve_device",
+    "run_protocol",
+    "run_task",
     "sample_students",
+    "score_classifier",
     "strip_markup",
     "student_loss",
+    "summary_row",
     "task_path",
     "teacher_folder",
     "teacher_network",
@@ -61,6 +84,7 @@ __all__ = [
     "teacher_targets",
     "text_proxy_batch",
     "token_batch",
+    "train_classifier",
     "train_superlm",
     "trim",
     "truncated_teacher",
