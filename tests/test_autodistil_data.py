@@ -206,3 +206,44 @@ def test_cli_ground_truth_and_compare(tmp_path, monkeypatch, data_root):
     bad = invoke("superlm", "compare", "--arch", f"{TINY}:0", "--lrs", "fast", "--out", tmp_path / "cmp", *budget)
     assert bad.exit_code == 2 and "--lrs takes comma-separated numbers" in bad.stderr
     assert (tmp_path / "cmp" / "autodistil_compare.tex").read_text().count("\\num") > 5
+
+
+def _small_data_root(tmp_path):
+    """A data root with a two-article Wikipedia dump and one-example GLUE training sets."""
+    import bz2
+
+    root = tmp_path / "data"
+    (root / "text").mkdir(parents=True)
+    page = "<page><title>{0}</title><ns>0</ns><revision><text>{1}</text></revision></page>"
+    words = " ".join(["The river flows north through the old valley."] * 40)
+    xml = "<mediawiki>" + page.format("A", words) + page.format("B", words) + "</mediawiki>"
+    (root / "text" / "enwiki-sample-pages.xml.bz2").write_bytes(bz2.compress(xml.encode()))
+    rows = {
+        "SST-2": "sentence\tlabel\nzebras adore marmalade\t1\n",
+        "CoLA": "src\t1\t\tzebras adore marmalade .\n",
+        "MRPC": "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tzebras adore marmalade\tyes\n",
+        "RTE": "index\tsentence1\tsentence2\tlabel\n0\tzebras adore marmalade\tyes\tentailment\n",
+    }
+    for folder, text in rows.items():
+        (root / "glue" / folder).mkdir(parents=True)
+        (root / "glue" / folder / "train.tsv").write_text(text, encoding="utf-8")
+    return root
+
+
+def test_the_corpus_is_generic_text_unless_glue_is_asked_for(tmp_path, monkeypatch):
+    from bench.lm import load_corpus, load_tokenizer
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    root = _small_data_root(tmp_path)
+    zebra = load_tokenizer()("marmalade", add_special_tokens=False)["input_ids"][0]
+    generic = load_corpus(root, seq_len=32)
+    assert generic.sources == ("wikipedia:enwiki-sample-pages.xml.bz2",)
+    assert not (generic.train == zebra).any() and not (generic.heldout == zebra).any()
+    mixed = load_corpus(root, seq_len=32, glue=3)
+    assert mixed.sources == ("wikipedia:enwiki-sample-pages.xml.bz2", "glue-train-sentences:3")
+    assert len(mixed.train) + len(mixed.heldout) == len(generic.train) + len(generic.heldout) + 3
+    assert (mixed.train == zebra).any()
+    cached = load_corpus(root, seq_len=32, glue=3)  # read back from the cache with its sources
+    assert cached.sources == mixed.sources and torch.equal(cached.train, mixed.train)
+    with pytest.raises(ValueError, match="--glue-sentences must be at least 0"):
+        load_corpus(root, seq_len=32, glue=-1)

@@ -45,6 +45,10 @@ FinetuneStepsOption = Annotated[int, typer.Option(help="Fine-tuning steps per GL
 FinetuneBatchOption = Annotated[int, typer.Option(help="Examples per fine-tuning step.")]
 FinetuneLrOption = Annotated[float, typer.Option(help="Peak learning rate of fine-tuning (AdamW).")]
 GlueSeqLenOption = Annotated[int, typer.Option(help="Tokens per GLUE example (pairs share them).")]
+GlueSentencesOption = Annotated[
+    int,
+    typer.Option(help="Add at most N GLUE training sentences to the generic distillation corpus (0: none)."),
+]
 DevLimitOption = Annotated[int | None, typer.Option(help="Score on the first N dev examples only (default: all).")]
 
 
@@ -79,6 +83,7 @@ def train_command(
     n_random: Annotated[int, typer.Option(help="Random students per step besides the largest and smallest.")] = 2,
     seq_len: Annotated[int, typer.Option(help="Tokens per sequence of the corpus.")] = 128,
     seed: Annotated[int, typer.Option(help="Seed of the batches and the sampled students.")] = 0,
+    glue_sentences: GlueSentencesOption = 0,
     out: Annotated[
         Path | None, typer.Option(help="Checkpoint file (default: $BENCH_SUPERLM_DIR/<space>/superlm.pt).")
     ] = None,
@@ -96,14 +101,16 @@ def train_command(
 
     grid_of(space)
     settings = SuperLMSettings(
-        steps=steps, batch_size=batch_size, lr=lr, n_random=n_random, seed=seed, seq_len=seq_len
-    ).check()
+        steps=steps, batch_size=batch_size, lr=lr, n_random=n_random, seed=seed, seq_len=seq_len,
+        glue_sentences=glue_sentences,
+    ).check()  # fmt: skip
     dev = resolve_device(device)
     path = checkpoint_path(space, out)
-    corpus = load_corpus(data_root, seq_len=seq_len)
+    corpus = load_corpus(data_root, seq_len=seq_len, glue=glue_sentences)
     console.print(
         f"SuperLM of {space} -> {path}: {steps} steps of {batch_size} sequences on {dev} "
-        f"(corpus: {len(corpus.train):,} training, {len(corpus.heldout):,} held-out sequences)",
+        f"(corpus {' + '.join(corpus.sources)}: {len(corpus.train):,} training, {len(corpus.heldout):,} held-out "
+        "sequences)",
         highlight=False,
     )
     with Progress(*_columns(), TextColumn("loss {task.fields[loss]}"), console=console, disable=not progress) as bar:
@@ -143,6 +150,7 @@ def ground_truth_command(
     distil_steps: Annotated[int, typer.Option(help="Relation-distillation steps of each student.")] = 200,
     distil_batch_size: Annotated[int, typer.Option(help="Sequences per distillation step.")] = 32,
     heldout_size: Annotated[int, typer.Option(help="Held-out sequences of the distillation loss.")] = 256,
+    glue_sentences: GlueSentencesOption = 0,
     tasks: TasksOption = "sst2,cola,mrpc,rte",
     finetune_steps: FinetuneStepsOption = 200,
     finetune_batch_size: FinetuneBatchOption = 32,
@@ -171,7 +179,7 @@ def ground_truth_command(
     settings = GroundTruthSettings(
         distil_steps=distil_steps, distil_batch_size=distil_batch_size, heldout_size=heldout_size,
         finetune=_finetune_settings(finetune_steps, finetune_batch_size, finetune_lr, glue_seq_len, dev_limit, seed),
-        tasks=_tasks(tasks), seed=seed,
+        tasks=_tasks(tasks), seed=seed, glue_sentences=glue_sentences,
     ).check()  # fmt: skip
     with Progress(*_columns(), console=console) as bar:
         task = bar.add_task(f"students of {space}", total=len(archs))
@@ -303,10 +311,11 @@ def compare_command(
             raise ValueError(f"--truncated takes 1..{TEACHER_ARCH.layers - 1} layers, got {n}")
     models = [("teacher", "-", teacher_network())]
     models += [(f"teacher, first {n} layers", "-", truncated_teacher(n)) for n in layers]
-    steps = []
+    steps, corpora = [], {}
     for label, space, name in _selected(run or [], arch or []):
         superlm, meta = load_superlm(checkpoint_path(space), space)
         steps.append(f"{space} {meta['step']}")
+        corpora[space] = meta.get("corpus", "not recorded")
         models.append((f"{label}, SuperLM step {meta['step']}", space, superlm.sub_network(_parse(space, name))))
     rows = [majority_row(protocol, data_root)]
     for label, space, net in models:
@@ -317,7 +326,7 @@ def compare_command(
         rows, protocol.tasks, name="autodistil_compare", label="tab:autodistil-compare",
         caption=(f"Selected students (weights inherited from their SuperLM) against the teacher, truncated teachers "
                  f"and the majority class. {protocol_caption(protocol)}{budget}."),
-        config={"protocol": protocol, "models": [r["model"] for r in rows]},
+        config={"protocol": protocol, "models": [r["model"] for r in rows], "superlm_corpus": corpora},
     )  # fmt: skip
     for path in table.write(out):
         console.print(f"wrote {path}", highlight=False)

@@ -1,10 +1,13 @@
-"""The task-agnostic distillation corpus: Wikipedia articles and GLUE sentences, no labels, as token ids.
+"""The task-agnostic distillation corpus: generic text (Wikipedia) as token ids, GLUE sentences only on request.
 
 Wikipedia: the MediaWiki XML dump ``<data root>/text/enwiki-sample-pages.xml.bz2``; articles (namespace 0,
-not redirects) with markup stripped, tokenised and cut into full sequences ``[CLS] ... [SEP]``. GLUE: every
-sentence of the four tasks' training sets, one padded sequence each. One document in ten (every tenth
-article, every tenth sentence) is held out: the ``superlm`` proxy and the ground truth's held-out loss read
-only those. The tokenised corpus is cached under ``$BENCH_CACHE_DIR`` (default ``~/.cache/diswot-bench``).
+not redirects) with markup stripped, tokenised and cut into full sequences ``[CLS] ... [SEP]``. That is the
+whole corpus by default, as AutoDistil distils on generic text only. GLUE (opt-in, ``glue=N``):
+at most N sentences of the four tasks' training sets (labels unused), one padded sequence each; these are
+the sentences the students are later evaluated on, so a corpus with them is named so in its ``sources``.
+One document in ten (every tenth article, every tenth sentence) is held out: the ``superlm`` proxy and
+the ground truth's held-out loss read only those. The tokenised corpus is cached under ``$BENCH_CACHE_DIR``
+(default ``~/.cache/diswot-bench``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from ._glue import TASKS, read_task
 WIKI_FILE = Path("text") / "enwiki-sample-pages.xml.bz2"
 HELD_OUT_EVERY = 10
 SPLITS = ("train", "heldout")
-_CORPUS_VERSION = 2
+_CORPUS_VERSION = 3
 
 
 def strip_markup(text: str) -> str:
@@ -96,6 +99,9 @@ class TokenCorpus:
     train: torch.Tensor
     heldout: torch.Tensor
     seq_len: int
+    #: What the sequences came from, e.g. ``("wikipedia:enwiki-sample-pages.xml.bz2",)``; GLUE sentences
+    #: appear as ``glue-train-sentences:N``.
+    sources: tuple[str, ...] = (f"wikipedia:{WIKI_FILE.name}",)
 
     def split(self, name: str) -> torch.Tensor:
         if name not in SPLITS:
@@ -118,11 +124,15 @@ def _padded(rows: list[list[int]], seq_len: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def build_corpus(
-    root: str | os.PathLike | None = None, *, seq_len: int = SEQ_LEN, max_glue_sentences: int | None = None
-) -> TokenCorpus:
-    """Tokenise the corpus (see the module docstring); ``max_glue_sentences`` keeps every n-th GLUE sentence
-    so that at most that many remain (the Wikipedia text is always used whole)."""
+def check_glue_count(glue: int) -> int:
+    if glue < 0:
+        raise ValueError(f"--glue-sentences must be at least 0 (0: generic text only), got {glue}")
+    return glue
+
+
+def build_corpus(root: str | os.PathLike | None = None, *, seq_len: int = SEQ_LEN, glue: int = 0) -> TokenCorpus:
+    """Tokenise the corpus (see the module docstring): the Wikipedia text whole and, where ``glue`` is
+    positive, every n-th GLUE training sentence so that at most ``glue`` are added."""
     from ._teacher import load_tokenizer
 
     if seq_len < 8:
@@ -139,33 +149,41 @@ def build_corpus(
         splits["heldout" if n % HELD_OUT_EVERY == HELD_OUT_EVERY - 1 else "train"].extend(
             _chunks(ids, seq_len, cls, sep)
         )
-    sentences = glue_sentences(root)
-    if max_glue_sentences is not None and len(sentences) > max_glue_sentences:
-        sentences = sentences[:: -(-len(sentences) // max_glue_sentences)]
-    encoded = tokenizer(sentences, truncation=True, max_length=seq_len)["input_ids"]
-    for n, ids in enumerate(encoded):
-        splits["heldout" if n % HELD_OUT_EVERY == HELD_OUT_EVERY - 1 else "train"].append(ids)
+    sources = [f"wikipedia:{WIKI_FILE.name}"]
+    if check_glue_count(glue):
+        sentences = glue_sentences(root)
+        if len(sentences) > glue:
+            sentences = sentences[:: -(-len(sentences) // glue)]
+        encoded = tokenizer(sentences, truncation=True, max_length=seq_len)["input_ids"]
+        for n, ids in enumerate(encoded):
+            splits["heldout" if n % HELD_OUT_EVERY == HELD_OUT_EVERY - 1 else "train"].append(ids)
+        sources.append(f"glue-train-sentences:{len(sentences)}")
     return TokenCorpus(
-        train=_padded(splits["train"], seq_len), heldout=_padded(splits["heldout"], seq_len), seq_len=seq_len
+        train=_padded(splits["train"], seq_len),
+        heldout=_padded(splits["heldout"], seq_len),
+        seq_len=seq_len,
+        sources=tuple(sources),
     )
 
 
-def load_corpus(
-    root: str | os.PathLike | None = None, *, seq_len: int = SEQ_LEN, max_glue_sentences: int | None = 20000
-) -> TokenCorpus:
+def load_corpus(root: str | os.PathLike | None = None, *, seq_len: int = SEQ_LEN, glue: int = 0) -> TokenCorpus:
     """:func:`build_corpus`, cached on disk by its sources' sizes and times and the settings."""
     data_root = resolve_data_root(root)
-    sources = [data_root / WIKI_FILE] + [data_root / "glue" / t.folder / "train.tsv" for t in TASKS.values()]
-    stamp = [f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sources if p.is_file()]
-    key = hashlib.sha1(repr((_CORPUS_VERSION, stamp, seq_len, max_glue_sentences)).encode()).hexdigest()[:16]
+    check_glue_count(glue)
+    files = [data_root / WIKI_FILE]
+    if glue:
+        files += [data_root / "glue" / t.folder / "train.tsv" for t in TASKS.values()]
+    stamp = [f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files if p.is_file()]
+    key = hashlib.sha1(repr((_CORPUS_VERSION, stamp, seq_len, glue)).encode()).hexdigest()[:16]
     path = cache_dir() / f"corpus-{key}.pt"
     if path.is_file():
         data = torch.load(path, weights_only=True)
-        return TokenCorpus(train=data["train"], heldout=data["heldout"], seq_len=seq_len)
-    corpus = build_corpus(root, seq_len=seq_len, max_glue_sentences=max_glue_sentences)
+        return TokenCorpus(train=data["train"], heldout=data["heldout"], seq_len=seq_len,
+                           sources=tuple(data["sources"]))  # fmt: skip
+    corpus = build_corpus(root, seq_len=seq_len, glue=glue)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"train": corpus.train, "heldout": corpus.heldout}, tmp)
+    torch.save({"train": corpus.train, "heldout": corpus.heldout, "sources": list(corpus.sources)}, tmp)
     tmp.replace(path)
     return corpus
 

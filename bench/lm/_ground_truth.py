@@ -34,7 +34,7 @@ from spaces.autodistil import (
     to_arch_str,
 )
 
-from ._corpus import TokenCorpus, load_corpus
+from ._corpus import TokenCorpus, check_glue_count, load_corpus
 from ._finetune import FinetuneSettings, finetune, glue_average
 from ._glue import TASKS, check_task
 from ._teacher import teacher_network, teacher_state
@@ -76,10 +76,13 @@ class GroundTruthSettings:
     finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
     tasks: tuple[str, ...] = tuple(TASKS)
     seed: int = 0
+    #: GLUE training sentences in the distillation corpus (0: generic text only).
+    glue_sentences: int = 0
 
     def check(self) -> GroundTruthSettings:
         if self.distil_steps < 0:
             raise ValueError(f"--distil-steps must be at least 0, got {self.distil_steps}")
+        check_glue_count(self.glue_sentences)
         if self.heldout_size < 1:
             raise ValueError(f"--heldout-size must be positive, got {self.heldout_size}")
         for task in self.tasks:
@@ -196,7 +199,7 @@ def build_ground_truth(
     if path.is_file() and meta_path.is_file() and json.loads(meta_path.read_text()) != wanted:
         raise ValueError(f"{path} was made with other settings (see {meta_path}); pass those, or another --out")
     dev = resolve_device(device)
-    corpus = load_corpus(data_root)
+    corpus = load_corpus(data_root, glue=settings.glue_sentences)
     teacher = teacher_network().to(dev)
     table = read_table(path)
     done = set(table["arch"].astype(str))

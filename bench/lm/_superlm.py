@@ -22,7 +22,7 @@ import torch
 from spaces.autodistil import TEACHER_ARCH, SuperLM, checkpoint_path, grid_of, sandwich, to_arch_str
 
 from ._batches import trim
-from ._corpus import TokenCorpus, load_corpus
+from ._corpus import TokenCorpus, check_glue_count, load_corpus
 from ._teacher import teacher_network, teacher_state
 from ._training import resolve_device, student_loss, teacher_targets, warmup_lr
 
@@ -38,6 +38,8 @@ class SuperLMSettings:
     n_random: int = 2
     seed: int = 0
     seq_len: int = 128
+    #: GLUE training sentences added to the generic corpus (0: none, the default; see ``bench.lm._corpus``).
+    glue_sentences: int = 0
 
     def check(self) -> SuperLMSettings:
         for name in ("steps", "batch_size", "seq_len"):
@@ -45,6 +47,7 @@ class SuperLMSettings:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"--lr must be positive, got {self.lr}")
+        check_glue_count(self.glue_sentences)
         if self.n_random < 0:
             raise ValueError(f"--n-random must be at least 0, got {self.n_random}")
         return self
@@ -65,7 +68,7 @@ class TrainResult:
 
 
 def _save(path: Path, net: SuperLM, optimizer: torch.optim.Optimizer, step: int, settings: SuperLMSettings,
-          history: list[float]) -> None:  # fmt: skip
+          history: list[float], sources: tuple[str, ...]) -> None:  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "space": net.space,
@@ -73,6 +76,7 @@ def _save(path: Path, net: SuperLM, optimizer: torch.optim.Optimizer, step: int,
         "step": step,
         "settings": asdict(settings),
         "losses": history,
+        "corpus": list(sources),
         "model": net.state_dict(),
         "optimizer": optimizer.state_dict(),
     }
@@ -101,7 +105,7 @@ def train_superlm(
         raise ValueError(f"--checkpoint-every must be positive, got {checkpoint_every}")
     dev = resolve_device(device)
     path = checkpoint_path(space, out)
-    corpus = corpus or load_corpus(data_root, seq_len=settings.seq_len)
+    corpus = corpus or load_corpus(data_root, seq_len=settings.seq_len, glue=settings.glue_sentences)
     teacher = teacher_network().to(dev)
     # Seeded and forked: the (unused) classifier is drawn the same on every run, and the caller's RNG is left alone.
     with torch.random.fork_rng(devices=[]):
@@ -113,7 +117,8 @@ def train_superlm(
         saved: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
         if saved.get("space") != space:
             raise ValueError(f"checkpoint {path} belongs to {saved.get('space')!r}, not {space!r}")
-        changed = {k: v for k, v in saved["settings"].items() if k != "steps" and v != asdict(settings)[k]}
+        wanted = asdict(settings)
+        changed = {k: v for k, v in saved["settings"].items() if k != "steps" and v != wanted.get(k, v)}
         if changed:
             raise ValueError(
                 f"checkpoint {path} was trained with other settings ({changed}); pass them, or --no-resume to restart"
@@ -142,11 +147,11 @@ def train_superlm(
         optimizer.step()
         history.append(total)
         if (step + 1) % checkpoint_every == 0 and step + 1 < settings.steps:
-            _save(path, net, optimizer, step + 1, settings, history)
+            _save(path, net, optimizer, step + 1, settings, history, corpus.sources)
         if on_step is not None:
             on_step(step + 1, total)
     seconds = time.perf_counter() - begin
     if start < settings.steps or not path.is_file():
-        _save(path, net, optimizer, max(start, settings.steps), settings, history)
+        _save(path, net, optimizer, max(start, settings.steps), settings, history, corpus.sources)
     return TrainResult(path=path, start_step=start, steps=max(start, settings.steps), seconds=seconds,
                        losses=history)  # fmt: skip
