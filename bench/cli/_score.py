@@ -137,7 +137,9 @@ def score_command(
     teacher_weights: Annotated[
         Path | None, typer.Option(help="Trained teacher state dict; the teacher is random without it.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Images in the proxy batch.")] = 64,
+    batch_size: Annotated[
+        int, typer.Option(help="Examples (images, or token sequences for a text space) in the proxy batch.")
+    ] = 64,
     device: Annotated[str, typer.Option(help="auto (the GPU if any), cpu, cuda or cuda:N.")] = "cpu",
     precision: Annotated[
         str, typer.Option(help="fp32 (TF32 off, the default) or tf32 (CUDA only); part of each score's key.")

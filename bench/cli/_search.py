@@ -63,7 +63,10 @@ TeacherOption = Annotated[
 TeacherWeightsOption = Annotated[
     str | None, typer.Option("--teacher-weights", help="State-dict file of a trained teacher.")
 ]
-BatchSizeOption = Annotated[int, typer.Option("--batch-size", help="Images in the proxies' batch.")]
+BatchSizeOption = Annotated[
+    int,
+    typer.Option("--batch-size", help="Examples (images, or token sequences for a text space) in the proxies' batch."),
+]
 ScoreSeedOption = Annotated[
     int, typer.Option("--score-seed", help="Seed of the scores (batch, initialisation); kept apart from --seed.")
 ]
@@ -109,8 +112,10 @@ def _progress(worker: Worker, enabled: bool) -> Iterator[Any]:
         best: list[float] = []
 
         def on_trial(trial: optuna.trial.FrozenTrial, counts: Counts) -> None:
-            score = trial_result(trial).get("score")
-            if score is not None and trial.state == optuna.trial.TrialState.COMPLETE:
+            result = trial_result(trial)
+            score = result.get("score")
+            # Only a trial within the budget can be the result: an over-budget score is no "best".
+            if score is not None and trial.state == optuna.trial.TrialState.COMPLETE and result.get("feasible", True):
                 best[:] = [max(best[0], score)] if best else [score]
             status = f"best score {best[0]:.4g}" if best else ""
             progress.update(task, completed=min(counts.counted, worker.config.n_trials), status=status)
@@ -124,16 +129,22 @@ def _fmt(value: Any, spec: str = "") -> str:
     return format(value, spec)
 
 
+#: Ground-truth columns of the summary, shown only where some row has a value (a text space has no
+#: validation or test accuracy).
+TRUTH_COLUMNS = {"val_acc": "val acc", "test_acc": "test acc", "glue_avg": "GLUE avg",
+                 "top_percent_test_acc": "top % (test)"}  # fmt: skip
+
+
 def _result_table(title: str, rows: list[dict[str, Any]]) -> Table:
-    table = Table(
-        "trial", "arch", "index", "score", "params", "MFLOPs", "val acc", "test acc", "top % (test)", title=title
-    )
+    truth = [k for k in TRUTH_COLUMNS if any(_fmt(r.get(k)) != "-" for r in rows)]
+    table = Table("trial", "arch", "index", "score", "params", "MFLOPs", *(TRUTH_COLUMNS[k] for k in truth),
+                  title=title)  # fmt: skip
     for r in rows:
         flops = r.get("flops")
         table.add_row(
             _fmt(r.get("number")), _fmt(r.get("arch")), _fmt(r.get("index")), _fmt(r.get("score"), ".5g"),
             _fmt(r.get("params"), ","), _fmt(flops / 1e6 if flops is not None else None, ",.1f"),
-            _fmt(r.get("val_acc"), ".2f"), _fmt(r.get("test_acc"), ".2f"), _fmt(r.get("top_percent_test_acc"), ".2f"),
+            *(_fmt(r.get(k), ".2f") for k in truth),
         )  # fmt: skip
     return table
 
@@ -147,6 +158,9 @@ def _print_summary(worker: Worker, frame: pd.DataFrame, best: Any, out_dir: Path
         console.print(_result_table(f"Pareto front: {' vs '.join(worker.config.objectives)}{more}", rows))
     elif best is not None:
         console.print(_result_table("Best architecture by proxy score", [best]))
+        if best.get("tied"):
+            console.print(f"{best['tied']} other architecture(s) had the same score; the tie went to the cheapest "
+                          "(fewest FLOPs, then parameters)")  # fmt: skip
     else:
         console.print("[yellow]no feasible trial completed[/]")
     states = frame["state"].value_counts().to_dict()

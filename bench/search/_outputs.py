@@ -83,11 +83,18 @@ def _feasible_complete(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_row(frame: pd.DataFrame) -> pd.Series | None:
-    """The feasible complete trial with the highest proxy score (the earliest of equals)."""
+    """The feasible complete trial with the highest proxy score. Among equal scores the cheaper architecture
+    wins (fewer FLOPs, then fewer parameters, then the earlier trial); ``tied`` counts the other architectures
+    that had the same score (0: no tie to break)."""
     done = _feasible_complete(frame)
     if done.empty:
         return None
-    return done.loc[done["score"].astype(float).idxmax()]
+    scores = done["score"].astype(float)
+    tied = done[scores == scores.max()]
+    order = [c for c in ("flops", "params", "number") if c in tied.columns and tied[c].notna().all()]
+    best = tied.sort_values(order, kind="stable").iloc[0].copy() if order else tied.iloc[0].copy()
+    best["tied"] = int(tied["arch"].nunique()) - 1
+    return best
 
 
 def pareto_frame(frame: pd.DataFrame, directions: list[str]) -> pd.DataFrame:
@@ -117,11 +124,12 @@ def with_ground_truth_rank(record: dict[str, Any], ground_truth: GroundTruthLook
 
 
 def _jsonable(value: Any) -> Any:
+    """A value JSON can hold: numpy scalars as Python ones, dates as ISO text, NaN and NA as null."""
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
-    if value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+    if value is pd.NA or (isinstance(value, float) and not np.isfinite(value)):
         return None
     return value
 
@@ -198,7 +206,9 @@ def write_outputs(
     if len(config.objectives) == 1:
         row = best_row(frame)
         result = with_ground_truth_rank(row_record(row), ground_truth) if row is not None else None
-        _write_atomic(out_dir / "best.json", json.dumps(result, indent=2, default=str) + "\n")
+        text = json.dumps({k: _jsonable(v) for k, v in result.items()} if result else None, indent=2, default=str,
+                          allow_nan=False)  # fmt: skip
+        _write_atomic(out_dir / "best.json", text + "\n")
     else:
         front = pareto_frame(frame, config.directions())
         records = [with_ground_truth_rank(row_record(r), ground_truth) for _, r in front.iterrows()]
