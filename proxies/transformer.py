@@ -55,7 +55,10 @@ def _features(net: FeatureNetwork, inputs: ProxyInputs, role: str) -> Transforme
 
 
 def space_of(net: TransformerStudent) -> str:
-    """The sub-space a student belongs to (their hidden sizes do not overlap); ProxyError if none."""
+    """The space that built the student (e.g. the K=1 union), else the sub-space it belongs to (their hidden
+    sizes do not overlap); ProxyError if none."""
+    if net.space_name is not None:
+        return net.space_name
     for size, grid in SUBSPACES.items():
         if net.arch in grid.archs():
             return SPACE_PREFIX + size

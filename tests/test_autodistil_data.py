@@ -100,7 +100,7 @@ def tiny_settings(**kwargs) -> FinetuneSettings:
 
 def test_finetune_leaves_the_student_alone_and_reports_metrics(data_root):
     torch.manual_seed(0)
-    student = TransformerStudent(StudentArch(1, 64, 2, 1.5))
+    student = TransformerStudent(StudentArch(3, 96, 4, 2.0))
     before = {k: v.clone() for k, v in student.state_dict().items()}
     result = finetune(student, "mrpc", tiny_settings(), root=data_root)
     assert set(result.metrics) == {"f1", "acc"} and 0 <= result.metrics["acc"] <= 100
@@ -139,11 +139,12 @@ def test_ground_truth_table_resumes_and_loads(tmp_path, monkeypatch, data_root):
 
 def test_cli_lists_and_describes_the_spaces():
     spaces = invoke("spaces")
-    assert spaces.exit_code == 0 and "autodistil-tiny" in spaces.stdout and "256" in spaces.stdout
-    arch = invoke("arch", "--space", TINY, "L2_H96_A3_R2.5", "--json")
+    assert spaces.exit_code == 0 and "autodistil-tiny" in spaces.stdout and "108" in spaces.stdout
+    assert "autodistil-all" in spaces.stdout and "324" in spaces.stdout
+    arch = invoke("arch", "--space", TINY, "L4_H128_A5_R2.5", "--json")
     assert arch.exit_code == 0, arch.output
     record = json.loads(arch.stdout)
-    assert record["arch"] == "L2_H96_A3_R2.5" and record["params"]["corpus"] > 0
+    assert record["arch"] == "L4_H128_A5_R2.5" and record["params"]["corpus"] > 0
     listed = invoke("proxies", "lm_*")
     assert "lm_attention" in listed.stdout and "teacher" in listed.stdout
     bad = invoke("superlm", "train", "--space", "autodistil-huge", "--steps", "1")
@@ -157,20 +158,21 @@ def test_cli_search_and_score_with_the_superlm(tmp_path, monkeypatch, data_root)
     monkeypatch.setenv(SUPERLM_DIR_ENV, str(tmp_path / "superlm"))
     path = tmp_path / "superlm" / TINY / "superlm.pt"
     path.parent.mkdir(parents=True)
-    torch.save({"space": TINY, "arch": "L4_H160_A6_R3.0", "step": 0,
+    torch.save({"space": TINY, "arch": "L6_H160_A6_R3.0", "step": 0,
                 "model": SuperLM.from_teacher(TINY, teacher_state(), 6).state_dict()}, path)  # fmt: skip
     cache = f"sqlite:///{tmp_path / 'scores.db'}"
     run = invoke("run", "--space", TINY, "--proxy", "superlm", "--sampler", "tpe", "--n-trials", "3",
-                 "--dataset", "rte", "--batch-size", "4", "--max-params", "4.4e6", "--out", tmp_path / "run",
+                 "--dataset", "rte", "--batch-size", "4", "--max-params", "6e6", "--out", tmp_path / "run",
                  "--cache", cache, "--no-progress", "--data-root", data_root)  # fmt: skip
     assert run.exit_code == 0, run.output
     trials = pd.read_csv(tmp_path / "run" / "trials.csv")
     assert len(trials) == 3 and trials["score"].notna().all() and (trials["score"] < 0).all()
     best = json.loads((tmp_path / "run" / "best.json").read_text())
-    assert best["space"] == TINY and best["params"] <= 4.4e6
+    assert best["space"] == TINY and best["params"] <= 6e6 and "tied" in best
+    assert "val acc" not in run.output and "test acc" not in run.output  # a text space has neither
     scores = tmp_path / "scores.csv"
     score = invoke("score", "--space", TINY, "--dataset", "rte", "--proxy", "superlm,nonembed_params",
-                   "--arch", "0", "--arch", "L2_H96_A3_R2.5", "--arch", "255", "--batch-size", "4",
+                   "--arch", "0", "--arch", "L4_H128_A5_R2.5", "--arch", "107", "--batch-size", "4",
                    "--out", scores, "--data-root", data_root)  # fmt: skip
     assert score.exit_code == 0, score.output
     frame = pd.read_csv(scores)
@@ -181,22 +183,22 @@ def test_cli_ground_truth_and_compare(tmp_path, monkeypatch, data_root):
     budget = ["--finetune-steps", "1", "--finetune-batch-size", "2", "--glue-seq-len", "16", "--dev-limit", "4",
               "--tasks", "rte", "--device", "cpu", "--data-root", data_root]  # fmt: skip
     table = tmp_path / "gt.csv"
-    made = invoke("superlm", "ground-truth", "--space", TINY, "--arch", "L1_H64_A2_R1.5", "--distil-steps", "0",
+    made = invoke("superlm", "ground-truth", "--space", TINY, "--arch", "L3_H96_A4_R2.0", "--distil-steps", "0",
                   "--heldout-size", "2", "--out", table, *budget)  # fmt: skip
     assert made.exit_code == 0, made.output
-    assert pd.read_csv(table)["arch"].unique().tolist() == ["L1_H64_A2_R1.5"]
+    assert pd.read_csv(table)["arch"].unique().tolist() == ["L3_H96_A4_R2.0"]
     monkeypatch.setenv(SUPERLM_DIR_ENV, str(tmp_path / "superlm"))
     missing = invoke("superlm", "compare", "--arch", f"{TINY}:0", "--out", tmp_path / "cmp", *budget)
     assert missing.exit_code == 2 and "bench superlm train --space autodistil-tiny" in missing.stderr
     path = tmp_path / "superlm" / TINY / "superlm.pt"
     path.parent.mkdir(parents=True)
-    torch.save({"space": TINY, "arch": "L4_H160_A6_R3.0", "step": 3,
+    torch.save({"space": TINY, "arch": "L6_H160_A6_R3.0", "step": 3,
                 "model": SuperLM.from_teacher(TINY, teacher_state(), 6).state_dict()}, path)  # fmt: skip
     compared = invoke("superlm", "compare", "--arch", f"{TINY}:0", "--truncated", "1", "--out", tmp_path / "cmp",
                       "--lrs", "1e-4,1e-3", "--seeds", "2", *budget)  # fmt: skip
     assert compared.exit_code == 0, compared.output
     rows = pd.read_csv(tmp_path / "cmp" / "autodistil_compare.csv", comment="#")
-    assert rows["arch"].tolist() == ["-", "L6_H384_A12_R4.0", "L1_H384_A12_R4.0", "L1_H64_A2_R1.5"]
+    assert rows["arch"].tolist() == ["-", "L6_H384_A12_R4.0", "L1_H384_A12_R4.0", "L3_H96_A4_R2.0"]
     assert {"params_m", "gflops", "rte_acc", "rte_acc_std", "rte_lr", "flags"} <= set(rows.columns)
     assert rows.loc[0, "model"] == "majority class" and rows.loc[0, "flags"] == "rte 1/1"
     assert set(rows["rte_lr"].dropna()) <= {1e-4, 1e-3}

@@ -52,7 +52,7 @@ def test_the_learning_rate_is_chosen_on_select_and_never_on_dev(monkeypatch, dat
     monkeypatch.setattr(protocol_module, "train_classifier", train)
     monkeypatch.setattr(protocol_module, "score_classifier", score)
     torch.manual_seed(0)
-    net = TransformerStudent(StudentArch(2, 64, 2, 1.5))
+    net = TransformerStudent(StudentArch(3, 96, 4, 2.0))
     settings = FinetuneSettings(steps=2, batch_size=4, seq_len=16, dev_limit=8)
     outcome = run_task(net, "rte", Protocol(lrs=(1e-4, 3e-4, 1e-3), seeds=3, finetune=settings), root=data_root)
     assert outcome.lr == 3e-4 and outcome.select_scores == {1e-4: 10.0, 3e-4: 90.0, 1e-3: 10.0}

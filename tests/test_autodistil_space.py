@@ -31,35 +31,43 @@ def batch() -> dict[str, torch.Tensor]:
     return load_tokenizer()(SENTENCES, ["and a second segment", "of a pair"], padding=True, return_tensors="pt")
 
 
-def test_three_sub_spaces_of_256_students():
+def test_three_sub_spaces_follow_the_rules_and_their_union_is_one_space():
     assert set(SPACES) <= set(list_spaces())
     hidden: set[int] = set()
     for name in SPACES:
         space = get_space(name)
-        assert len(space) == 256 == len(set(space))
-        assert all(len(choices) == 4 for choices in vars(space.grid).values())
+        assert len(space) == 108 == len(set(space))
         assert not hidden & set(space.grid.hidden), "a hidden size in two sub-spaces"
         hidden |= set(space.grid.hidden)
-        for index in (0, 77, 255):
+        assert min(space.grid.layers) >= 3 and max(space.grid.layers) == TEACHER_ARCH.layers  # depth kept high
+        assert TEACHER_ARCH not in set(space)  # the teacher is no student
+        for index in (0, 77, 107):
             arch = space.arch_at(index)
             assert space.index(space.parse(space.to_str(arch))) == index == space.index(space.parse(str(index)))
             assert space.from_params(space.to_params(arch)) == arch
-    assert TEACHER_ARCH in set(get_space("autodistil-base"))
-    # Sizes are ordered: every base student is larger than the largest tiny one's non-embedding part.
     tiny, base = get_space("autodistil-tiny"), get_space("autodistil-base")
     assert max(non_embedding_params(a) for a in tiny) < min(non_embedding_params(a) for a in base)
+    union = get_space("autodistil-all")
+    assert len(union) == 324 and set(union) == set().union(*(set(get_space(n)) for n in SPACES))
+    assert union.grid.largest == StudentArch(6, 384, 12, 3.5) and union.grid.smallest == StudentArch(3, 96, 4, 2.0)
+    arch = get_space("autodistil-small").arch_at(5)
+    assert union.from_params(union.to_params(arch)) == arch and list(union.distributions()) == ["student"]
+    assert union.build(arch, 2).space_name == "autodistil-all"  # the superlm proxy reads the union's SuperLM
+    assert get_space("autodistil-small").build(arch, 2).space_name == "autodistil-small"
+    with pytest.raises(ValueError, match="in none of the sub-spaces"):
+        union.parse("L2_H96_A4_R2.0")
 
 
 def test_bad_students_are_explained():
     tiny = get_space("autodistil-tiny")
-    with pytest.raises(ValueError, match=r"not in autodistil-tiny: layers in \(1, 2, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"not in autodistil-tiny: layers in \(3, 4, 5, 6\)"):
         tiny.parse("L6_H384_A12_R4.0")
     with pytest.raises(ValueError, match=r"not a student arch string like L4_H256_A8_R3.0"):
         tiny.parse("L4-H256")
     with pytest.raises(ValueError, match=r"hidden must be in 1..384"):
         parse_arch_str("L2_H512_A4_R2.0")
-    with pytest.raises(ValueError, match=r"out of range 0..255"):
-        tiny.arch_at(256)
+    with pytest.raises(ValueError, match=r"out of range 0..107"):
+        tiny.arch_at(108)
     with pytest.raises(ValueError, match=r"Valid choices: .*autodistil-tiny"):
         get_space("autodistil-huge")
 
@@ -73,7 +81,7 @@ def test_optuna_samples_members_of_the_grid():
         study.tell(trial, 0.0)
 
 
-@pytest.mark.parametrize("arch", [StudentArch(1, 64, 2, 1.5), StudentArch(2, 96, 3, 2.5), StudentArch(1, 160, 6, 3.0)])
+@pytest.mark.parametrize("arch", [StudentArch(3, 96, 4, 2.0), StudentArch(4, 128, 5, 2.5), StudentArch(6, 160, 6, 3.0)])
 def test_cost_counts_what_torch_counts(arch):
     net = get_space("autodistil-tiny").build(arch, 2)
     cost = network_cost(arch, 2)
@@ -123,7 +131,7 @@ def test_a_student_is_the_leading_block_of_the_teacher():
 def test_a_superlm_runs_each_student_as_its_standalone_copy(batch):
     superlm = SuperLM.from_teacher("autodistil-tiny", teacher_state(), 6)
     ids = batch["input_ids"]
-    for arch in (StudentArch(2, 96, 3, 2.5), SUBSPACES["tiny"].largest, SUBSPACES["tiny"].smallest):
+    for arch in (StudentArch(4, 128, 5, 2.5), SUBSPACES["tiny"].largest, SUBSPACES["tiny"].smallest):
         with torch.no_grad():
             shared = superlm.forward_features(ids, arch=arch)
             alone = superlm.sub_network(arch).forward_features(ids)
@@ -131,7 +139,7 @@ def test_a_superlm_runs_each_student_as_its_standalone_copy(batch):
         for a, b in zip(alone.qkv, shared.qkv):
             torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="does not fit"):
-        superlm.forward_features(ids, arch=StudentArch(5, 96, 3, 2.5))
+        superlm.forward_features(ids, arch=StudentArch(4, 192, 4, 2.0))
 
 
 def test_truncated_teacher_keeps_the_first_layers():

@@ -70,7 +70,7 @@ def test_any_head_count_gives_a_loss(teacher):
     targets = teacher_relations(*qkv_and_mask(teacher, ids))
     _, mask = qkv_and_mask(teacher, ids)
     for heads in (1, 2, 3, 5, 7):
-        student = sliced_student(teacher_state(), 6, StudentArch(1, 64, heads, 2.0))
+        student = sliced_student(teacher_state(), 6, StudentArch(3, 64, heads, 2.0))
         assert relation_loss(targets, qkv_and_mask(student, ids)[0], mask).item() > 0
 
 
@@ -123,17 +123,17 @@ def inputs_for(ids: torch.Tensor, teacher) -> ProxyInputs:
 def test_superlm_scores_with_the_inherited_weights(tmp_path, monkeypatch, teacher):
     monkeypatch.setenv(SUPERLM_DIR_ENV, str(tmp_path))
     ids = token_ids()
-    arch = StudentArch(2, 96, 3, 2.5)
+    arch = StudentArch(4, 128, 5, 2.5)
     proxy = get_proxy("superlm")
     student = get_space(TINY).build(arch, 2)
     with pytest.raises(ProxyError, match="bench superlm train --space autodistil-tiny"):
         proxy.score(student, inputs_for(ids, teacher))
     superlm = SuperLM.from_teacher(TINY, teacher_state(), 6)
     with torch.no_grad():
-        superlm.encoder.layer[3].attention.self.key.weight.mul_(1.5)  # a change only the inherited weights carry
+        superlm.encoder.layer[5].attention.self.key.weight.mul_(1.5)  # a change only the inherited weights carry
     path = tmp_path / TINY / "superlm.pt"
     path.parent.mkdir()
-    torch.save({"space": TINY, "arch": "L4_H160_A6_R3.0", "step": 7, "model": superlm.state_dict()}, path)
+    torch.save({"space": TINY, "arch": "L6_H160_A6_R3.0", "step": 7, "model": superlm.state_dict()}, path)
     score = proxy.score(get_space(TINY).build(arch, 2), inputs_for(ids, teacher))
     qkv, mask = qkv_and_mask(teacher, ids)
     with torch.no_grad():
@@ -149,7 +149,7 @@ def test_training_free_proxies_are_finite_and_deterministic(name, teacher):
     ids = token_ids()
     proxy = get_proxy(name)
     values = []
-    for arch in (StudentArch(1, 64, 2, 1.5), StudentArch(4, 160, 6, 3.0)):
+    for arch in (StudentArch(3, 96, 4, 2.0), StudentArch(6, 160, 6, 3.0)):
         runs = []
         for _ in range(2):
             torch.manual_seed(0)

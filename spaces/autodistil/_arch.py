@@ -2,8 +2,8 @@
 
 A student is sliced from the teacher, ``all-MiniLM-L6-v2`` (BERT: 6 layers, hidden 384, 12 heads of 32,
 FFN 1536), so every dimension is at most the teacher's. The space is split by model size into K=3
-compact sub-spaces (AutoDistil, Xu et al. 2022), each a 4 x 4 x 4 x 4 grid of 256 students; see
-``docs/autodistil.md`` for the grid and why it is split this way.
+compact sub-spaces (AutoDistil, Xu et al. 2022), each a grid of 108 students, and their union (the K=1
+ablation); see ``docs/autodistil.md`` for the grids and why the space is split this way.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-#: Sub-spaces are registered as ``autodistil-<base|small|tiny>``.
+#: Sub-spaces are registered as ``autodistil-<base|small|tiny>``, their union as ``autodistil-all``.
 SPACE_PREFIX = "autodistil-"
 #: Every head has the teacher's size, so a student's attention width is ``heads * HEAD_SIZE``.
 HEAD_SIZE = 32
@@ -106,17 +106,60 @@ class Grid:
         return StudentArch(min(self.layers), min(self.hidden), min(self.heads), min(self.ffn_ratio))
 
 
-#: K=3 sub-spaces by model size. Hidden sizes do not overlap, so every student belongs to one sub-space;
-#: the base grid contains the teacher itself.
+@dataclass(frozen=True)
+class GridUnion:
+    """Several grids searched as one space (AutoDistil's K=1 ablation): their students, in grid order,
+    without repeats; the largest and smallest student take each dimension's extreme over all of them."""
+
+    parts: tuple[Grid, ...]
+
+    def archs(self) -> list[StudentArch]:
+        return list(dict.fromkeys(a for grid in self.parts for a in grid.archs()))
+
+    def _values(self, name: str) -> tuple:
+        return tuple(sorted({v for grid in self.parts for v in getattr(grid, name)}))
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return self._values("layers")
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        return self._values("hidden")
+
+    @property
+    def heads(self) -> tuple[int, ...]:
+        return self._values("heads")
+
+    @property
+    def ffn_ratio(self) -> tuple[float, ...]:
+        return self._values("ffn_ratio")
+
+    @property
+    def largest(self) -> StudentArch:
+        return StudentArch(max(self.layers), max(self.hidden), max(self.heads), max(self.ffn_ratio))
+
+    @property
+    def smallest(self) -> StudentArch:
+        return StudentArch(min(self.layers), min(self.hidden), min(self.heads), min(self.ffn_ratio))
+
+
+#: K=3 sub-spaces by model size (see ``docs/autodistil.md`` for the reasoning). Hidden sizes do not overlap,
+#: so every student belongs to one sub-space; depth (3-6 of the teacher's 6 layers) and heads stay high in
+#: each, no student has one layer, and the teacher itself (FFN ratio 4.0) is in none of them.
 SUBSPACES: dict[str, Grid] = {
-    "base": Grid(
-        layers=(3, 4, 5, 6), hidden=(312, 336, 360, 384), heads=(6, 8, 10, 12), ffn_ratio=(2.5, 3.0, 3.5, 4.0)
-    ),
-    "small": Grid(
-        layers=(2, 3, 4, 5), hidden=(192, 224, 256, 288), heads=(4, 6, 8, 10), ffn_ratio=(2.0, 2.5, 3.0, 3.5)
-    ),
-    "tiny": Grid(layers=(1, 2, 3, 4), hidden=(64, 96, 128, 160), heads=(2, 3, 4, 6), ffn_ratio=(1.5, 2.0, 2.5, 3.0)),
+    "base": Grid(layers=(4, 5, 6), hidden=(288, 320, 352, 384), heads=(8, 10, 12), ffn_ratio=(2.5, 3.0, 3.5)),
+    "small": Grid(layers=(4, 5, 6), hidden=(192, 224, 256), heads=(6, 8, 10), ffn_ratio=(2.0, 2.5, 3.0, 3.5)),
+    "tiny": Grid(layers=(3, 4, 5, 6), hidden=(96, 128, 160), heads=(4, 5, 6), ffn_ratio=(2.0, 2.5, 3.0)),
 }
+#: The K=1 ablation: one space (and one SuperLM) over the union of the three sub-spaces.
+UNION_SIZE = "all"
+UNION = GridUnion(tuple(SUBSPACES.values()))
+
+
+def grid_for(size: str) -> Grid | GridUnion:
+    """The grid of ``autodistil-<size>``: a sub-space's, or the union's for ``all``."""
+    return UNION if size == UNION_SIZE else SUBSPACES[size]
 
 
 def kept_layers(layers: int, source_layers: int) -> list[int]:

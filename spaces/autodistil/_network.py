@@ -123,6 +123,8 @@ class TransformerStudent(FeatureNetwork):
         super().__init__()
         self.arch = check_arch(arch)
         self.num_classes = num_classes
+        #: The space that built it, where a space did (``superlm`` scores it with that space's SuperLM).
+        self.space_name: str | None = None
         self.embeddings = _Embeddings(arch.hidden)
         self.encoder = _Encoder(arch)
         self.pooler = _Pooler(arch.hidden)

@@ -9,7 +9,18 @@ from typing import TYPE_CHECKING, Any
 from spaces._base import Cost, SearchSpace
 from spaces._catalog import SPACES
 
-from ._arch import SEQ_LEN, SPACE_PREFIX, SUBSPACES, Grid, StudentArch, parse_arch_str, to_arch_str
+from ._arch import (
+    SEQ_LEN,
+    SPACE_PREFIX,
+    SUBSPACES,
+    UNION_SIZE,
+    Grid,
+    GridUnion,
+    StudentArch,
+    grid_for,
+    parse_arch_str,
+    to_arch_str,
+)
 from ._extra import require_text_extra
 
 if TYPE_CHECKING:
@@ -20,12 +31,13 @@ if TYPE_CHECKING:
 #: Datasets of the token batches: ``corpus`` is the held-out split of the task-agnostic distillation corpus
 #: (no labels); the GLUE tasks give labelled sentences. Each has a two-way classifier head.
 DATASET_CLASSES = {"corpus": 2, "sst2": 2, "cola": 2, "mrpc": 2, "rte": 2}
-#: Optuna parameter names, in grid order.
+#: Optuna parameter names, in grid order; the union (not a product of choices) has one, the student.
 PARAMS = ("layers", "hidden", "heads", "ffn_ratio")
+UNION_PARAM = "student"
 
 
 class AutoDistilSpace(SearchSpace[StudentArch]):
-    """One sub-space: a 4 x 4 x 4 x 4 grid of Transformer students sliced from all-MiniLM-L6-v2."""
+    """One sub-space (a grid of Transformer students sliced from all-MiniLM-L6-v2), or their union."""
 
     num_classes = DATASET_CLASSES
     #: The scorer hands these networks ``B x T`` token ids rather than images.
@@ -34,7 +46,7 @@ class AutoDistilSpace(SearchSpace[StudentArch]):
     def __init__(self, size: str) -> None:
         self.size = size
         self.name = SPACE_PREFIX + size
-        self.grid: Grid = SUBSPACES[size]
+        self.grid: Grid | GridUnion = grid_for(size)
         self._archs = self.grid.archs()
         self._index = {a: i for i, a in enumerate(self._archs)}
 
@@ -42,10 +54,16 @@ class AutoDistilSpace(SearchSpace[StudentArch]):
         import optuna
 
         g = self.grid
+        if isinstance(g, GridUnion):
+            return {UNION_PARAM: optuna.distributions.CategoricalDistribution([to_arch_str(a) for a in self._archs])}
         choices = (g.layers, g.hidden, g.heads, g.ffn_ratio)
         return {name: optuna.distributions.CategoricalDistribution(c) for name, c in zip(PARAMS, choices)}
 
     def from_params(self, params: Mapping[str, Any]) -> StudentArch:
+        if isinstance(self.grid, GridUnion):
+            if UNION_PARAM not in params:
+                raise ValueError(f"{self.name} parameters lack {UNION_PARAM}")
+            return self._member(parse_arch_str(str(params[UNION_PARAM])))
         missing = [p for p in PARAMS if p not in params]
         if missing:
             raise ValueError(f"{self.name} parameters lack {', '.join(missing)}")
@@ -55,11 +73,15 @@ class AutoDistilSpace(SearchSpace[StudentArch]):
         return self._member(arch)
 
     def to_params(self, arch: StudentArch) -> dict[str, Any]:
+        if isinstance(self.grid, GridUnion):
+            return {UNION_PARAM: to_arch_str(arch)}
         return {"layers": arch.layers, "hidden": arch.hidden, "heads": arch.heads, "ffn_ratio": arch.ffn_ratio}
 
     def _member(self, arch: StudentArch) -> StudentArch:
         if arch not in self._index:
             g = self.grid
+            if isinstance(g, GridUnion):
+                raise ValueError(f"student {to_arch_str(arch)} is in none of the sub-spaces {self.name} joins")
             raise ValueError(
                 f"student {to_arch_str(arch)} is not in {self.name}: layers in {g.layers}, hidden in {g.hidden}, "
                 f"heads in {g.heads}, FFN ratio in {g.ffn_ratio}"
@@ -78,7 +100,9 @@ class AutoDistilSpace(SearchSpace[StudentArch]):
     def build(self, arch: StudentArch, num_classes: int) -> TransformerStudent:
         from ._network import TransformerStudent
 
-        return TransformerStudent(self._member(arch), num_classes)
+        net = TransformerStudent(self._member(arch), num_classes)
+        net.space_name = self.name  # which SuperLM it inherits from (a student of a sub-space is in the union too)
+        return net
 
     def cost(self, arch: StudentArch, num_classes: int) -> Cost:
         from ._network import network_cost
@@ -120,9 +144,12 @@ def _register(size: str) -> None:
         require_text_extra(f"space {SPACE_PREFIX + size!r}")
         return AutoDistilSpace(size)
 
-    factory.__doc__ = f"AutoDistil's {size} sub-space."
+    factory.__doc__ = (
+        "AutoDistil's union of its three sub-spaces (the K=1 ablation)." if size == UNION_SIZE
+        else f"AutoDistil's {size} sub-space."
+    )  # fmt: skip
     SPACES.register(SPACE_PREFIX + size, factory)
 
 
-for _size in SUBSPACES:
+for _size in (*SUBSPACES, UNION_SIZE):
     _register(_size)

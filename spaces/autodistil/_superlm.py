@@ -17,20 +17,30 @@ from typing import Any
 
 import torch
 
-from ._arch import SPACE_PREFIX, SUBSPACES, Grid, StudentArch, parse_arch_str, to_arch_str
+from ._arch import (
+    SPACE_PREFIX,
+    SUBSPACES,
+    UNION_SIZE,
+    Grid,
+    GridUnion,
+    StudentArch,
+    grid_for,
+    parse_arch_str,
+    to_arch_str,
+)
 from ._network import TransformerStudent
 from ._slicing import load_sliced, slice_state
 
 SUPERLM_DIR_ENV = "BENCH_SUPERLM_DIR"
 
 
-def grid_of(space: str) -> Grid:
-    """The grid of sub-space ``autodistil-<base|small|tiny>``; ValueError listing them otherwise."""
+def grid_of(space: str) -> Grid | GridUnion:
+    """The grid of ``autodistil-<base|small|tiny|all>``; ValueError listing them otherwise."""
     key = space.removeprefix(SPACE_PREFIX)
-    if not space.startswith(SPACE_PREFIX) or key not in SUBSPACES:
-        valid = ", ".join(SPACE_PREFIX + k for k in SUBSPACES)
-        raise ValueError(f"{space!r} is not an AutoDistil sub-space. Valid choices: {valid}")
-    return SUBSPACES[key]
+    if not space.startswith(SPACE_PREFIX) or (key not in SUBSPACES and key != UNION_SIZE):
+        valid = ", ".join(SPACE_PREFIX + k for k in (*SUBSPACES, UNION_SIZE))
+        raise ValueError(f"{space!r} is not an AutoDistil space. Valid choices: {valid}")
+    return grid_for(key)
 
 
 class SuperLM(TransformerStudent):
@@ -68,7 +78,7 @@ class SuperLM(TransformerStudent):
         return student
 
 
-def sandwich(grid: Grid, rng: random.Random, n_random: int = 2) -> list[StudentArch]:
+def sandwich(grid: Grid | GridUnion, rng: random.Random, n_random: int = 2) -> list[StudentArch]:
     """The sandwich rule: the largest and the smallest student, then ``n_random`` drawn uniformly."""
     archs = grid.archs()
     return [grid.largest, grid.smallest, *(rng.choice(archs) for _ in range(n_random))]
