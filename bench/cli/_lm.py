@@ -256,26 +256,6 @@ def protocol_caption(protocol: Protocol) -> str:
     )
 
 
-def measured_row(label: str, space: str, net, protocol: Protocol, root) -> dict[str, object]:
-    """One table row: the model's cost and :func:`bench.lm.summary_row` of the protocol."""
-    from spaces.autodistil import network_cost, to_arch_str
-
-    from ..lm import run_protocol, summary_row
-
-    cost = network_cost(net.arch, 2)
-    row = {"model": label, "space": space, "arch": to_arch_str(net.arch), "params_m": cost.params / 1e6,
-           "gflops": cost.flops / 1e9}  # fmt: skip
-    row.update(summary_row(run_protocol(net, protocol, root=root)))
-    return row
-
-
-def majority_row(protocol: Protocol, root) -> dict[str, object]:
-    from ..lm import majority_outcomes, summary_row
-
-    return {"model": "majority class", "space": "-", "arch": "-", **summary_row(majority_outcomes(protocol,
-                                                                                               root=root))}  # fmt: skip
-
-
 @command(superlm_app, name="compare")
 def compare_command(
     arch: Annotated[list[str] | None, typer.Option(help="A selected student, SPACE:ARCH (repeatable).")] = None,
@@ -300,7 +280,7 @@ def compare_command(
     protocol (learning rate chosen on a training split, several seeds, one-class results flagged)."""
     from spaces.autodistil import TEACHER_ARCH, checkpoint_path, load_superlm
 
-    from ..lm import protocol_table, resolve_device, teacher_network, truncated_teacher
+    from ..lm import majority_model_row, model_row, protocol_table, resolve_device, teacher_network, truncated_teacher
 
     protocol = protocol_of(lrs, seeds, _finetune_settings(finetune_steps, finetune_batch_size, 1e-4, glue_seq_len,
                                                           dev_limit, 0), tasks)  # fmt: skip
@@ -317,9 +297,9 @@ def compare_command(
         steps.append(f"{space} {meta['step']}")
         corpora[space] = meta.get("corpus", "not recorded")
         models.append((f"{label}, SuperLM step {meta['step']}", space, superlm.sub_network(_parse(space, name))))
-    rows = [majority_row(protocol, data_root)]
+    rows = [{**majority_model_row(protocol, data_root), "space": "-"}]
     for label, space, net in models:
-        rows.append(measured_row(label, space, net.to(dev), protocol, data_root))
+        rows.append({**model_row(label, net.to(dev), protocol, data_root), "space": space})
         console.print(f"{label} {rows[-1]['arch']}: {rows[-1]['glue_avg']:.2f} {rows[-1]['flags']}", highlight=False)
     budget = f"; SuperLM steps: {', '.join(steps)}" if steps else ""
     table = protocol_table(
@@ -337,3 +317,6 @@ def _parse(space: str, name: str) -> StudentArch:
 
     sp = get_space(space)
     return sp.parse(name)
+
+
+from . import _lm_headline  # noqa: E402,F401  (registers ``bench superlm headline``)

@@ -26,8 +26,10 @@ from ._ground_truth import (
     sample_students,
     truncated_teacher,
 )
+from ._headline import HeadlineSettings, Pick, narrowed_arch, select, truncated_layers
+from ._headline_run import headline_tables, run_headline
 from ._protocol import Protocol, TaskOutcome, choose_lr, majority_outcomes, run_protocol, run_task, summary_row
-from ._report import average_label, protocol_table
+from ._report import average_label, majority_model_row, model_row, protocol_table
 from ._superlm import SuperLMSettings, TrainResult, train_superlm
 from ._teacher import TEACHER_NAME, load_hf_teacher, load_tokenizer, teacher_folder, teacher_network, teacher_state
 from ._training import distil_student, heldout_loss, resolve_device, student_loss, teacher_targets, warmup_lr
@@ -41,6 +43,8 @@ __all__ = [
     "FinetuneResult",
     "FinetuneSettings",
     "GroundTruthSettings",
+    "HeadlineSettings",
+    "Pick",
     "Protocol",
     "SuperLMSettings",
     "TaskOutcome",
@@ -58,22 +62,28 @@ __all__ = [
     "glue_average",
     "glue_metrics",
     "glue_sentences",
+    "headline_tables",
     "heldout_loss",
     "heldout_sample",
     "load_corpus",
     "load_hf_teacher",
     "load_tokenizer",
+    "majority_model_row",
     "majority_outcomes",
     "majority_result",
     "measure_student",
+    "model_row",
+    "narrowed_arch",
     "part_rows",
     "protocol_table",
     "read_task",
     "resolve_device",
+    "run_headline",
     "run_protocol",
     "run_task",
     "sample_students",
     "score_classifier",
+    "select",
     "strip_markup",
     "student_loss",
     "summary_row",
@@ -87,6 +97,7 @@ __all__ = [
     "train_classifier",
     "train_superlm",
     "trim",
+    "truncated_layers",
     "truncated_teacher",
     "warmup_lr",
     "wiki_articles",

@@ -62,3 +62,23 @@ def protocol_table(
         label=label,
         provenance=Provenance.capture(dict(config)),
     )
+
+
+def model_row(label: str, net, protocol, root) -> dict[str, object]:
+    """One table row of a model: its arch, parameters (M), GFLOPs and the protocol's
+    :func:`~bench.lm._protocol.summary_row`."""
+    from spaces.autodistil import network_cost, to_arch_str
+
+    from ._protocol import run_protocol, summary_row
+
+    cost = network_cost(net.arch, 2)
+    row: dict[str, object] = {"model": label, "arch": to_arch_str(net.arch), "params_m": cost.params / 1e6,
+                              "gflops": cost.flops / 1e9}  # fmt: skip
+    row.update(summary_row(run_protocol(net, protocol, root=root)))
+    return row
+
+
+def majority_model_row(protocol, root) -> dict[str, object]:
+    from ._protocol import majority_outcomes, summary_row
+
+    return {"model": "majority class", "arch": "-", **summary_row(majority_outcomes(protocol, root=root))}
