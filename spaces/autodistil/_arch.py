@@ -1,9 +1,11 @@
-"""AutoDistil's student architectures: layers, hidden size, attention heads (of size 32) and FFN ratio.
+"""AutoDistil's student architectures: layers, hidden size, attention heads (of the teacher's size) and FFN
+ratio.
 
-A student is sliced from the teacher, ``all-MiniLM-L6-v2`` (BERT: 6 layers, hidden 384, 12 heads of 32,
-FFN 1536), so every dimension is at most the teacher's. The space is split by model size into K=3
-compact sub-spaces (AutoDistil, Xu et al. 2022), each a grid of 108 students, and their union (the K=1
-ablation); see ``docs/autodistil.md`` for the grids and why the space is split this way.
+A student is sliced from the teacher, by default ``all-MiniLM-L6-v2`` (BERT: 6 layers, hidden 384, 12 heads
+of 32, FFN 1536; another with ``$BENCH_LM_TEACHER``, see ``_shape``), so every dimension is at most the
+teacher's. The space is split by model size into K=3 compact sub-spaces (AutoDistil, Xu et al. 2022), each
+a grid of 108 students for the default teacher (the grids scale with the teacher's shape), and their union
+(the K=1 ablation); see ``docs/autodistil.md`` for the grids and why the space is split this way.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from ._shape import MINILM_SHAPE, TeacherShape, configured_shape
+
 #: Sub-spaces are registered as ``autodistil-<base|small|tiny>``, their union as ``autodistil-all``.
 SPACE_PREFIX = "autodistil-"
+TEACHER_SHAPE = configured_shape()
 #: Every head has the teacher's size, so a student's attention width is ``heads * HEAD_SIZE``.
-HEAD_SIZE = 32
-VOCAB_SIZE = 30522
-MAX_POSITIONS = 512
-TYPE_VOCAB_SIZE = 2
-LAYER_NORM_EPS = 1e-12
+HEAD_SIZE = TEACHER_SHAPE.head_size
+VOCAB_SIZE = TEACHER_SHAPE.vocab
+MAX_POSITIONS = TEACHER_SHAPE.max_positions
+TYPE_VOCAB_SIZE = TEACHER_SHAPE.type_vocab
+LAYER_NORM_EPS = TEACHER_SHAPE.eps
 PAD_ID = 0
 #: FLOPs and the proxies' token batches are counted at this sequence length.
 SEQ_LEN = 128
@@ -27,7 +32,7 @@ SEQ_LEN = 128
 
 @dataclass(frozen=True, order=True)
 class StudentArch:
-    """One student: ``layers`` Transformer layers of width ``hidden``, ``heads`` heads of 32 and an FFN of
+    """One student: ``layers`` Transformer layers of width ``hidden``, ``heads`` heads of ``HEAD_SIZE`` and an FFN of
     ``round(ffn_ratio * hidden)`` units."""
 
     layers: int
@@ -49,7 +54,9 @@ class StudentArch:
 
 
 #: The teacher, as a member of the family: what slicing with no reduction gives.
-TEACHER_ARCH = StudentArch(layers=6, hidden=384, heads=12, ffn_ratio=4.0)
+TEACHER_ARCH = StudentArch(
+    TEACHER_SHAPE.layers, TEACHER_SHAPE.hidden, TEACHER_SHAPE.heads, TEACHER_SHAPE.intermediate / TEACHER_SHAPE.hidden
+)
 
 _ARCH_RE = re.compile(r"^L(\d+)_H(\d+)_A(\d+)_R(\d+(?:\.\d+)?)$")
 
@@ -144,14 +151,40 @@ class GridUnion:
         return StudentArch(min(self.layers), min(self.hidden), min(self.heads), min(self.ffn_ratio))
 
 
-#: K=3 sub-spaces by model size (see ``docs/autodistil.md`` for the reasoning). Hidden sizes do not overlap,
-#: so every student belongs to one sub-space; depth (3-6 of the teacher's 6 layers) and heads stay high in
-#: each, no student has one layer, and the teacher itself (FFN ratio 4.0) is in none of them.
-SUBSPACES: dict[str, Grid] = {
+#: The sub-spaces' choices for all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads); :func:`scaled_grids` scales
+#: layers, hidden sizes and heads to another teacher in proportion (hidden sizes as multiples of 8).
+_MINILM_GRIDS = {
     "base": Grid(layers=(4, 5, 6), hidden=(288, 320, 352, 384), heads=(8, 10, 12), ffn_ratio=(2.5, 3.0, 3.5)),
     "small": Grid(layers=(4, 5, 6), hidden=(192, 224, 256), heads=(6, 8, 10), ffn_ratio=(2.0, 2.5, 3.0, 3.5)),
     "tiny": Grid(layers=(3, 4, 5, 6), hidden=(96, 128, 160), heads=(4, 5, 6), ffn_ratio=(2.0, 2.5, 3.0)),
 }
+
+
+def _scaled(values: tuple[int, ...], ours: int, theirs: int, step: int, least: int) -> tuple[int, ...]:
+    return tuple(sorted({max(least, step * round(v * theirs / ours / step)) for v in values}))
+
+
+def scaled_grids(shape: TeacherShape) -> dict[str, Grid]:
+    """The three sub-spaces for a teacher of ``shape``: the default grids with layers, hidden sizes and heads
+    scaled in proportion to the teacher's (at least 2 layers), FFN ratios kept below the teacher's."""
+    m = MINILM_SHAPE
+    ratio = shape.intermediate / shape.hidden
+    grids = {}
+    for name, g in _MINILM_GRIDS.items():
+        ratios = tuple(r for r in g.ffn_ratio if r < ratio) or (min(g.ffn_ratio[0], ratio),)
+        grids[name] = Grid(
+            layers=_scaled(g.layers, m.layers, shape.layers, 1, 2),
+            hidden=_scaled(g.hidden, m.hidden, shape.hidden, 8, 8),
+            heads=_scaled(g.heads, m.heads, shape.heads, 1, 1),
+            ffn_ratio=ratios,
+        )
+    return grids
+
+
+#: K=3 sub-spaces by model size (see ``docs/autodistil.md`` for the reasoning). Hidden sizes do not overlap,
+#: so every student belongs to one sub-space; depth (half to all of the teacher's layers) and heads stay
+#: high in each, no student has one layer, and the teacher itself (a larger FFN ratio) is in none of them.
+SUBSPACES: dict[str, Grid] = scaled_grids(TEACHER_SHAPE)
 #: The K=1 ablation: one space (and one SuperLM) over the union of the three sub-spaces.
 UNION_SIZE = "all"
 UNION = GridUnion(tuple(SUBSPACES.values()))

@@ -1,7 +1,7 @@
 """Self-attention relation distillation (MiniLMv2, Wang et al. 2021), AutoDistil's task-agnostic objective.
 
 For each of the last layer's queries, keys and values (``B x T x D``), the ``D`` columns are split into
-``R`` relation heads (the teacher's head count, 12) and each head's scaled dot-product relation
+``R`` relation heads (the teacher's head count, 12 for the default teacher) and each head's scaled dot-product relation
 ``softmax(X X^T / sqrt(d))`` over the real tokens is compared with the teacher's by KL divergence. The split
 is ``torch.tensor_split``, whose chunks differ in size by at most one, so the student's width ``D`` need not
 be a multiple of ``R``: any head count works. The loss is the sum of the three KL divergences, each
@@ -15,8 +15,10 @@ from collections.abc import Sequence
 
 import torch
 
-#: The teacher's head count: the number of relation heads of every student.
-RELATION_HEADS = 12
+from ._arch import TEACHER_ARCH
+
+#: The teacher's head count (12 for all-MiniLM-L6-v2): the number of relation heads of every student.
+RELATION_HEADS = TEACHER_ARCH.heads
 
 
 def relation_log_probs(x: torch.Tensor, mask: torch.Tensor, heads: int = RELATION_HEADS) -> torch.Tensor:
