@@ -30,7 +30,7 @@ from bench.lm import (
     teacher_state,
     train_superlm,
 )
-from spaces.autodistil import SUBSPACES, grid_of, sliced_student
+from spaces.autodistil import SUBSPACES, TEACHER_ARCH, grid_of, sliced_student
 
 
 def main() -> None:
@@ -66,7 +66,7 @@ def main() -> None:
     console.print(table)
 
     arch = grid_of(args.finetune_space).largest
-    student = sliced_student(teacher_state(), 6, arch).to(device)
+    student = sliced_student(teacher_state(), TEACHER_ARCH.layers, arch).to(device)
     settings = FinetuneSettings(steps=args.finetune_steps, batch_size=args.finetune_batch_size, seq_len=64)
     table = Table("task", "student", "steps", "train s", "s/step", "dev examples", "eval s", "metrics")
     for task in args.tasks.split(","):
