@@ -130,7 +130,7 @@ def test_bench_samplers_lists_a_local_registry_and_explains_hub_names(registry: 
     code, out, err = bench("samplers", "--hub-registry", registry)
     assert code == 0, err
     assert HUB in out and "Uniform random choices" in out
-    assert "hub:PACKAGE" in out and "--sampler-option" in out and "SHA-256" in out
+    assert "hub:PACKAGE[@REF][:CLASS]" in out and "--sampler-option" in out and "SHA-256" in out
 
 
 @pytest.mark.parametrize(

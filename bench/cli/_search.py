@@ -379,4 +379,4 @@ def samplers_command(
             name, "yes" if spec.multi_objective else "no", "yes" if spec.constraints else "no", spec.description
         )
     console.print(table)
-    console.print(HUB_HELP, soft_wrap=True)
+    console.print(HUB_HELP, soft_wrap=True, markup=False, highlight=False)
