@@ -105,6 +105,10 @@ IncludeInvalidOption = Annotated[
 ]
 
 
+def _absolute(path: Path | None) -> str | None:
+    return str(path.expanduser().resolve()) if path is not None else None
+
+
 def _quiet_optuna() -> None:
     # The run shows its own progress; Optuna's per-trial log lines and experimental notes would drown it.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -228,7 +232,7 @@ def run_command(
         teacher_weights=teacher_weights, batch_size=batch_size, score_seed=score_seed, init=init,
         population_size=population, sample_size=sample_size, cache=cache, study_name=study_name or "",
         include_invalid=include_invalid, sampler_options=parse_sampler_options(sampler_option),
-        hub_registry=str(hub_registry) if hub_registry else None,
+        hub_registry=_absolute(hub_registry),
     ).resolved()  # fmt: skip
     out_dir = out_dir_for(config, out)
     worker = start_worker(
@@ -325,7 +329,7 @@ def sweep_command(
         max_params=max_params, max_flops=max_flops, teacher=teacher, teacher_weights=teacher_weights,
         batch_size=batch_size, score_seed=score_seed, init=init, population_size=population,
         sample_size=sample_size, cache=cache, include_invalid=include_invalid,
-        sampler_options=parse_sampler_options(sampler_option), hub_registry=str(hub_registry) if hub_registry else None,
+        sampler_options=parse_sampler_options(sampler_option), hub_registry=_absolute(hub_registry),
     )  # fmt: skip
     out_dir = out or Path("results") / f"sweep-{space}-{dataset}"
     cells = grid(base, parse_samplers(samplers), parse_proxy_list(proxies), parse_seeds(seeds), out_dir)

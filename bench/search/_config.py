@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from proxies import get_proxy
@@ -60,7 +59,8 @@ class RunConfig:
     images: str | None = None
     #: Keyword arguments of the sampler's constructor (``--sampler-option``; OptunaHub samplers).
     sampler_options: dict[str, Any] = field(default_factory=dict)
-    #: The local OptunaHub registry folder a ``hub:`` sampler is loaded from; None: the online registry.
+    #: The local OptunaHub registry folder a ``hub:`` sampler is loaded from (absolute, for workers started
+    #: elsewhere); None: the online registry.
     hub_registry: str | None = None
 
     # --- resolution and validation ------------------------------------------------------------------
@@ -119,10 +119,9 @@ class RunConfig:
         INITS.check(self.init)
         name = self.study_name or self.default_study_name(objectives)
         weights = self.teacher_weights if teacher else None
-        registry = str(Path(self.hub_registry).expanduser().resolve()) if self.hub_registry else None
         return dataclasses.replace(
             self, objectives=tuple(objectives), teacher=teacher, teacher_weights=weights, study_name=name,
-            population_size=population, sample_size=sample, hub_registry=registry,
+            population_size=population, sample_size=sample,
         )  # fmt: skip
 
     def default_study_name(self, objectives: tuple[str, ...] | None = None) -> str:
