@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from bench.analysis._scores import read_commented_csv
 from bench.cli import app
-from bench.search._hub import folder_digest, parse_sampler_options
+from bench.search._hub import HubSampler, folder_digest, parse_sampler_options
 
 runner = CliRunner()
 HUB = "hub:samplers/fixed_random"
@@ -60,6 +60,20 @@ def make_registry(root: Path) -> Path:
         ---
         """))  # fmt: skip
     (package / "LICENSE").write_text("MIT License\n")
+    two = root / "samplers" / "two"  # two classes, one that takes no seed
+    two.mkdir()
+    (two / "__init__.py").write_text(textwrap.dedent("""\
+        import optuna
+
+
+        class Seeded(optuna.samplers.RandomSampler):
+            pass
+
+
+        class Unseeded(optuna.samplers.RandomSampler):
+            def __init__(self):
+                super().__init__(seed=None)
+        """))  # fmt: skip
     return root
 
 
@@ -130,6 +144,7 @@ def test_bench_samplers_lists_a_local_registry_and_explains_hub_names(registry: 
     code, out, err = bench("samplers", "--hub-registry", registry)
     assert code == 0, err
     assert HUB in out and "Uniform random choices" in out
+    assert "hub:samplers/two:Seeded" in out and "hub:samplers/two:Unseeded" in out
     assert "hub:PACKAGE[@REF][:CLASS]" in out and "--sampler-option" in out and "SHA-256" in out
 
 
@@ -151,6 +166,18 @@ def test_bad_hub_input_is_one_line(tmp_path: Path, registry: Path, args: list[st
     code, _, err = bench("run", *args, *hub_registry, "--proxy", "params", "--out", tmp_path / "r", "--no-progress")
     assert code == 2 and message in err and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_package_of_several_classes_names_one_and_an_unseeded_class_is_said(registry: Path) -> None:
+    with pytest.raises(ValueError, match=r"exports 2 sampler classes \(Seeded, Unseeded\); name one"):
+        HubSampler.load("hub:samplers/two", str(registry))
+    unseeded = HubSampler.load("hub:samplers/two:Unseeded", str(registry))
+    assert unseeded.provenance()["seeded"] is False and unseeded.options() == ()
+    assert HubSampler.load("hub:samplers/two:Seeded", str(registry)).provenance()["seeded"] is True
+    code, out, err = bench("run", "--sampler", "hub:samplers/two:Unseeded", "--hub-registry", registry, "--proxy",
+                           "params", "--n-trials", "1", "--out", registry.parent / "r", "--no-progress",
+                           "--cache", f"sqlite:///{registry.parent / 'c.db'}")  # fmt: skip
+    assert code == 0 and "takes no seed" in out, err
 
 
 def test_sampler_options_are_json_where_they_parse() -> None:

@@ -39,7 +39,7 @@ from ..search import (
     start_worker,
     trial_result,
 )
-from ..search._hub import is_hub, local_packages, parse_sampler_options
+from ..search._hub import HubSampler, is_hub, local_sampler_names, parse_sampler_options
 from ._app import DataRootOption, command, console
 from ._options import ThreadsOption
 
@@ -234,6 +234,8 @@ def run_command(
         include_invalid=include_invalid, sampler_options=parse_sampler_options(sampler_option),
         hub_registry=_absolute(hub_registry),
     ).resolved()  # fmt: skip
+    if is_hub(config.sampler) and not HubSampler.load(config.sampler, config.hub_registry).takes("seed"):
+        console.print(f"[yellow]sampler {config.sampler} takes no seed: --seed cannot make its proposals repeatable[/]")
     out_dir = out_dir_for(config, out)
     worker = start_worker(
         config, storage=storage, out_dir=out_dir, device=device, data_root=str(data_root) if data_root else None
@@ -376,7 +378,7 @@ def samplers_command(
     if hub_registry is not None:
         if not hub_registry.is_dir():
             raise FileNotFoundError(f"--hub-registry {hub_registry}: no such folder")
-        names += [n for p in local_packages(hub_registry) if fnmatch.fnmatchcase(n := f"hub:{p}", pattern)]
+        names += [n for n in local_sampler_names(hub_registry) if fnmatch.fnmatchcase(n, pattern)]
     for name in names:
         spec = sampler_spec(name, registry=registry if is_hub(name) else None)
         table.add_row(

@@ -100,13 +100,27 @@ def load_module(package: str, ref: str | None, registry: str | None) -> ModuleTy
         ) from None
 
 
-def sampler_class(module: ModuleType, hub: HubName) -> type[BaseSampler]:
-    """The sampler class ``hub.cls`` of the package, or its only one."""
-    found = {
+def sampler_classes(module: ModuleType) -> dict[str, type[BaseSampler]]:
+    """The sampler classes a package defines (not those it imports from elsewhere), by name."""
+    return {
         name: obj
         for name, obj in vars(module).items()
         if isinstance(obj, type) and issubclass(obj, BaseSampler) and obj.__module__.startswith(module.__name__)
     }
+
+
+def local_sampler_names(registry: Path) -> list[str]:
+    """``hub:`` names of the samplers of a local registry: one per package, one per class where it has several."""
+    names = []
+    for package in local_packages(registry):
+        classes = sorted(sampler_classes(load_module(package, None, str(registry))))
+        names += [f"hub:{package}:{c}" for c in classes] if len(classes) > 1 else [f"hub:{package}"]
+    return names
+
+
+def sampler_class(module: ModuleType, hub: HubName) -> type[BaseSampler]:
+    """The sampler class ``hub.cls`` of the package, or its only one."""
+    found = sampler_classes(module)
     if hub.cls is not None:
         if hub.cls not in found:
             raise ValueError(
