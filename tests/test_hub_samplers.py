@@ -185,6 +185,13 @@ def test_sampler_options_are_json_where_they_parse() -> None:
     assert options == {"n": 5, "x": 0.5, "name": "abc", "d": {"a": [1, 2]}, "flag": True, "s": "a=b"}
 
 
+def test_an_unknown_sampler_names_the_hub_form_and_a_sweep_refuses_stray_hub_options(tmp_path: Path) -> None:
+    code, _, err = bench("run", "--sampler", "nsga3", "--out", tmp_path / "r")
+    assert code == 2 and "Valid choices: brute" in err and "or hub:PACKAGE" in err
+    code, _, err = bench("sweep", "--samplers", "tpe", "--sampler-option", "n=1", "--out", tmp_path / "s")
+    assert code == 2 and "--samplers names none" in err
+
+
 def test_a_missing_registry_folder_is_named(tmp_path: Path) -> None:
     code, _, err = bench("run", "--sampler", HUB, "--hub-registry", tmp_path / "nowhere", "--out", tmp_path / "r")
     assert code == 2 and "no such folder" in err

@@ -18,7 +18,7 @@ import optuna
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial
 
-from spaces import Registry, SearchSpace
+from spaces import Registry, SearchSpace, UnknownNameError
 
 from ._evolution import RegularizedEvolutionSampler
 from ._hub import HubName, HubSampler, is_hub
@@ -149,7 +149,7 @@ def sampler_spec(name: str, *, registry: str | None = None) -> SamplerSpec:
     else the online registry); an error listing the valid names otherwise."""
     if is_hub(name):
         return hub_spec(name, registry)
-    spec = SAMPLERS.factory(name)
+    spec = SAMPLERS.factory(check_sampler_name(name))
     assert isinstance(spec, SamplerSpec)
     return spec
 
@@ -159,7 +159,10 @@ def check_sampler_name(name: str) -> str:
     if is_hub(name):
         HubName.parse(name)
         return name
-    return SAMPLERS.check(name)
+    try:
+        return SAMPLERS.check(name)
+    except UnknownNameError as err:
+        raise UnknownNameError(f"{err}, or hub:PACKAGE for a sampler from OptunaHub (see bench samplers)") from None
 
 
 def hub_spec(name: str, registry: str | None = None) -> SamplerSpec:

@@ -62,6 +62,8 @@ def grid(
     base: RunConfig, samplers: Sequence[str], proxies: Sequence[str], seeds: Sequence[int], out: Path
 ) -> list[Cell]:
     """Every cell of the grid, each config resolved (so a bad cell fails before any runs)."""
+    if (base.sampler_options or base.hub_registry) and not any(is_hub(s) for s in samplers):
+        raise ValueError("--sampler-option and --hub-registry apply to hub: samplers, and --samplers names none")
     cells = []
     for proxy in proxies:
         for sampler in samplers:
