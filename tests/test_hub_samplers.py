@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from bench.analysis._scores import read_commented_csv
 from bench.cli import app
+from bench.search import RunConfig, join_worker, start_worker, trial_result
 from bench.search._hub import HubSampler, folder_digest, parse_sampler_options
 
 runner = CliRunner()
@@ -120,6 +121,20 @@ def test_a_local_hub_sampler_runs_with_its_options_seed_and_provenance(tmp_path:
                         "trials.csv")  # fmt: skip
     assert again["arch"].tolist() == trials["arch"].tolist()
     assert other["arch"].tolist() != trials["arch"].tolist()
+
+
+def test_a_worker_joins_a_hub_samplers_study_with_its_sampler(tmp_path: Path, registry: Path) -> None:
+    config = RunConfig(
+        sampler=HUB, proxy="params", n_trials=4, cache=f"sqlite:///{tmp_path / 'c.db'}",
+        sampler_options={"fixed": {"edge_2_3": "skip_connect"}}, hub_registry=str(registry.resolve()),
+    ).resolved()  # fmt: skip
+    journal = str(tmp_path / "journal.log")
+    start_worker(config, storage=journal, out_dir=tmp_path / "run")  # creates the study, runs nothing
+    worker = join_worker(config.study_name, storage=journal)
+    assert worker.config.sampler_options == config.sampler_options and worker.config.hub_registry == str(registry)
+    assert len(worker.run().trials) == 4
+    archs = [trial_result(t)["arch"] for t in worker.study.trials]
+    assert all(a.endswith("|skip_connect~2|") for a in archs)
 
 
 def test_a_hub_sampler_in_a_sweep_and_its_report(tmp_path: Path, registry: Path, data_root: Path) -> None:
