@@ -99,7 +99,7 @@ def test_the_correlation_view_reads_the_pack_in_the_experiments_order(written) -
 def test_the_search_comparison_names_samplers_as_papers_do_at_each_budget(written) -> None:
     out, _ = written
     for budget in (6, 12):
-        search = (out / f"search-b{budget}" / "search.md").read_text()
+        search = (out / f"search-params-b{budget}" / "search.md").read_text()
         assert f"budget cifar10: {budget} evaluations" in search
         assert "| TPE " in search and "| Random " in search and "#Params" in search and "| tpe " not in search
 

@@ -8,7 +8,8 @@ trials with the budgets to compare them at. :func:`write_paper` writes, under on
   then all cells) and a column group per ground truth with Kendall's tau and Spearman's rho (mean ± std
   over the scoring seeds, or a bootstrap interval where there is one seed), next to the full correlation
   report (every metric, per seed) and its figures;
-- ``search-b<budget>/``: the search comparison at that budget (``bench report``'s tables and figures), with
+- ``search-<proxy>-b<budget>/``: the samplers' comparison driven by that proxy at that budget (``bench
+  report``'s tables and figures: Friedman's test and a critical-difference diagram over the samplers), with
   samplers and proxies under the names papers use.
 
 No score is computed. The tables' provenance records the inputs' digests and the package versions, never a
@@ -327,7 +328,9 @@ def write_search(experiment: Experiment, out: Path, *, data_root: Path | None, p
 
     trials = load_trials([experiment.resolve(t) for t in experiment.trials])
     frame = trials.frame.assign(
-        sampler=trials.frame["sampler"].map(sampler_name), proxy=trials.frame["proxy"].map(proxy_name)
+        sampler=trials.frame["sampler"].map(sampler_name),
+        proxy=trials.frame["proxy"].map(proxy_name),
+        proxy_key=trials.frame["proxy"],
     )
     spec, metric = experiment.ground_truths[0]
     gt = load_ground_truth(spec, space=experiment.space, data_root=data_root)
@@ -336,24 +339,28 @@ def write_search(experiment: Experiment, out: Path, *, data_root: Path | None, p
     written = []
     for budget in experiment.budgets:
         long_enough = evaluated[evaluated >= budget].index
-        part = frame.set_index(RUN_KEYS).loc[lambda f, keep=long_enough: f.index.isin(keep)].reset_index()
-        if part.empty:
+        reached = frame.set_index(RUN_KEYS).loc[lambda f, keep=long_enough: f.index.isin(keep)].reset_index()
+        if reached.empty:
             raise ValueError(f"no search run of {', '.join(experiment.trials)} reached the budget {budget}")
-        checkpoints = [c for c in DEFAULT_CHECKPOINTS if c <= budget]
-        report = search_report(part, {(experiment.space, experiment.dataset): truth}, budget=budget,
-                               checkpoints=checkpoints)  # fmt: skip
-        config = {
-            "analysis": "paper search",
-            "trials": list(experiment.trials),
-            "digest": frame_digest(part, [*RUN_KEYS, "number", "state", "arch", "score"]),
-            "ground_truth": [spec, metric],
-            "budget": budget,
-            "checkpoints": checkpoints,
-        }
-        written += write_search_report(
-            report, out / f"search-b{budget}", config=config, plot=plot,
-            command=f"bench paper {experiment.path.name}", commit=COMMIT_NOTE,
-        )  # fmt: skip
+        # One comparison per proxy: the samplers are the methods its tests and ranks compare.
+        for proxy, part in reached.groupby("proxy", sort=False):
+            checkpoints = [c for c in DEFAULT_CHECKPOINTS if c <= budget]
+            report = search_report(part, {(experiment.space, experiment.dataset): truth}, budget=budget,
+                                   checkpoints=checkpoints)  # fmt: skip
+            config = {
+                "analysis": "paper search",
+                "trials": list(experiment.trials),
+                "digest": frame_digest(part, [*RUN_KEYS, "number", "state", "arch", "score"]),
+                "ground_truth": [spec, metric],
+                "proxy": proxy,
+                "budget": budget,
+                "checkpoints": checkpoints,
+            }
+            key = part["proxy_key"].iat[0]
+            written += write_search_report(
+                report, out / f"search-{key}-b{budget}", config=config, plot=plot,
+                command=f"bench paper {experiment.path.name}", commit=COMMIT_NOTE,
+            )  # fmt: skip
     return written
 
 

@@ -180,10 +180,12 @@ def _print_summary(worker: Worker, frame: pd.DataFrame, best: Any, out_dir: Path
     if result.trials:
         mine = frame[frame["number"].isin(result.trials)]
         cached = int(mine["cached"].fillna(False).astype(bool).sum())
+        invalid = int((mine["score_status"] == "invalid").sum()) if "score_status" in mine.columns else 0
+        skipped = f", {invalid} invalid cell(s) never scored" if invalid else ""
         seconds = (datetime.now() - worker.started).total_seconds()
         console.print(
-            f"this run: {len(result.trials)} trials in {seconds:.1f} s; {len(mine) - cached} scores computed, "
-            f"{cached} from the score cache {cache}",
+            f"this run: {len(result.trials)} trials in {seconds:.1f} s; {len(mine) - cached - invalid} scores "
+            f"computed, {cached} from the score cache {cache}{skipped}",
             soft_wrap=True,
         )
     else:
