@@ -29,7 +29,8 @@ def pack() -> tuple[dict, pd.DataFrame]:
 def test_the_pack_holds_the_protocols_settings(pack) -> None:
     manifest, frame = pack
     assert set(frame["space"]) == {"nb201"} and set(frame["dataset"]) == {"cifar10"}
-    assert set(frame["batch_size"]) == {64} and set(frame["init"]) == {"default"} and set(frame["precision"]) == {"fp32"}
+    assert set(frame["batch_size"]) == {64} and set(frame["init"]) == {"default"}
+    assert set(frame["precision"]) == {"fp32"}
     assert set(frame["teacher"].dropna()) == {"resnet56"} and frame["teacher_weights"].isna().all()
     assert {"diswot", "diswot_semantic", "diswot_relation", "params", "flops"} <= set(manifest["proxies"])
     assert not frame.duplicated(["config", "proxy", "arch"]).any()

@@ -96,8 +96,7 @@ def read_commented_csv(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    opened = gzip.open(path, "rt") if path.suffix == ".gz" else path.open()
-    with opened as fh:
+    with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as fh:
         skip = 0
         for line in fh:
             if not line.startswith("#"):
