@@ -2,9 +2,10 @@
 
 A proxy flagged ``feature_only`` (DisWOT and its terms, the KD-based proxies) depends on a student only
 through one ``forward_features`` on the batch and the student's classifier. For those, the space's stacked
-network (e.g. :class:`spaces.nb201.StackedNB201`) runs a chunk of students at once; each student is then
-handed to the proxy's own ``score`` as a :class:`PrecomputedStudent` whose features are already there. So
-the scores come from the very code the one-at-a-time scorer runs, and only the forward pass is shared.
+network (e.g. :class:`spaces.nb201.StackedNB201`) runs a chunk of students at once. A proxy's batched form
+(:meth:`proxies.Proxy.score_batch`) then scores the whole chunk as one vector on the device; all the
+chunk's vectors are read back at once, one host sync a chunk. A proxy without a batched form gets each
+student as a :class:`PrecomputedStudent` whose features are already there, handed to its own ``score``.
 Every other proxy, and every space without a stacked network, is scored one student at a time.
 
 A CUDA out-of-memory error halves the chunk and retries it.
@@ -13,6 +14,7 @@ A CUDA out-of-memory error halves the chunk and retries it.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,10 +22,12 @@ from typing import Any
 
 import torch
 
+from proxies import ProxyInputs, StudentBatch
 from spaces import Features, StackedNetwork
 
 from ._cache import ScoreCache
-from ._records import ScoreRecord, ScoringConfig
+from ._dispatch import read_back
+from ._records import OK, ScoreRecord, ScoringConfig
 from ._scorer import PrecomputedStudent, Scorer, network_seed
 
 
@@ -62,7 +66,10 @@ class BatchedScorer(Scorer):
     ) -> list[ScoreRecord] | None:
         """Records of ``names`` for every arch of the chunk, or None if the space cannot stack them.
 
-        ``prepared`` is the chunk's stacked network when it was built ahead (see :meth:`score_many`).
+        ``prepared`` is the chunk's stacked network when it was built ahead (see :meth:`score_many`). Every
+        proxy with a batched form scores the whole chunk as one vector; the vectors are read back together,
+        the chunk's one host sync. A proxy without one, and a student whose batched value is not finite,
+        are scored one at a time from the precomputed features, as :meth:`Scorer.compute_shared` would.
         """
         inputs = {name: self.inputs_for(name) for name in names}
         images = self.inputs().images
@@ -72,16 +79,45 @@ class BatchedScorer(Scorer):
             return None
         with torch.no_grad(), self.numerics():
             stacked = stacked_net.forward_features(images)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        shared = (time.perf_counter() - start) / len(archs)  # each student's share of the forward pass
+            students = StudentBatch(stacked, stacked_net.classifier, stacked_net.classifier_bias)
+            vectors = {name: self._score_batch(name, students, inputs[name]) for name in names}
+        batched = [name for name in names if vectors[name] is not None]
+        values = dict(zip(batched, read_back(torch.stack([vectors[n].double() for n in batched])))) if batched else {}
+        share = (time.perf_counter() - start) / (len(archs) * len(names))
         records = []
         for i, arch in enumerate(archs):
-            student = PrecomputedStudent(_student_features(stacked, i), images, stacked_net.classifier_of(i))
+            student = None
             for name in names:
+                value = values[name][i] if name in values else math.nan
+                if math.isfinite(value):
+                    records.append(self._ok_record(arch, name, value, share))
+                    continue
+                if student is None:
+                    student = PrecomputedStudent(_student_features(stacked, i), images, stacked_net.classifier_of(i))
                 score = functools.partial(self.proxies[name].score, student, inputs[name])
-                records.append(self.record(arch, name, score, shared))
+                records.append(self.record(arch, name, score, share))
         return records
+
+    def _score_batch(self, name: str, students: StudentBatch, inputs: ProxyInputs) -> torch.Tensor | None:
+        """The chunk's scores by ``name``'s batched form, or None to score its students one at a time."""
+        try:
+            return self.proxies[name].score_batch(students, inputs)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except (RuntimeError, ValueError, ArithmeticError, IndexError):
+            return None  # one at a time, each record says why
+
+    def _ok_record(self, arch: Any, name: str, value: float, seconds: float) -> ScoreRecord:
+        return ScoreRecord(
+            arch=self.space.to_str(arch),
+            proxy=name,
+            score=value,
+            seconds=seconds,
+            status=OK,
+            error="",
+            index=self._index(arch),
+            config=self.config_key,
+        )
 
     def _chunks_with_retry(
         self, archs: list[Any], names: list[str], prepared: Future | None = None
