@@ -274,12 +274,13 @@ def score_command(
             seconds[r.proxy] += r.seconds
             progress.advance(task)
 
-        # Blocks of architectures: rows reach the file as they are scored, and the batched engine
-        # still fills whole chunks.
-        block = 256
-        for start in range(0, len(archs), block):
-            for scorer in scorers:
-                write([_row(r) for r in scorer.score_many(archs[start : start + block], on_record=record)])
+        # Blocks of architectures: rows reach the file as they are scored; each scorer's chunks run as one
+        # stream across the blocks, so the engine fills whole chunks and builds the next while one runs.
+        blocks = [archs[start : start + 256] for start in range(0, len(archs), 256)]
+        streams = [scorer.score_blocks(blocks, on_record=record) for scorer in scorers]
+        for _ in blocks:
+            for stream in streams:
+                write([_row(r) for r in next(stream)])
     _print_summary(names, counts, seconds)
     # What made these scores, beside them, for the provenance of the tables made from them (bench.analysis).
     made_by = (aware or scorers)[0].config.key_fields()

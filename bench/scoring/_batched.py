@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -151,12 +151,24 @@ class BatchedScorer(Scorer):
         *,
         on_record: Callable[[ScoreRecord], None] | None = None,
     ) -> list[ScoreRecord]:
+        return [r for block in self.score_blocks([archs], proxies, on_record=on_record) for r in block]
+
+    def score_blocks(
+        self,
+        blocks: Sequence[Sequence[Any]],
+        proxies: Sequence[str] | None = None,
+        *,
+        on_record: Callable[[ScoreRecord], None] | None = None,
+    ) -> Iterator[list[ScoreRecord]]:
+        """:meth:`score_many` of each block in turn, yielding each block's records as it is done.
+
+        The chunks of all blocks form one stream: on a GPU the next chunk is claimed and its students built
+        while the current one runs, across the blocks' borders too.
+        """
         names = list(proxies) if proxies is not None else list(self.proxies)
         batched = [n for n in names if n in self.batched_proxies]
-        strings = [self.space.to_str(a) for a in archs]
-        done: dict[tuple[str, str], ScoreRecord] = (
-            self.cache.get_many(self.config_key, strings, names) if self.cache else {}
-        )
+        strings = [[self.space.to_str(a) for a in block] for block in blocks]
+        done: dict[tuple[str, str], ScoreRecord] = {}
         emitted: set[tuple[str, str]] = set()
 
         def emit(record: ScoreRecord) -> None:
@@ -165,44 +177,76 @@ class BatchedScorer(Scorer):
             if on_record is not None:
                 on_record(record)
 
-        # Claim a chunk's students just before scoring them, so concurrent workers split the work. On a GPU the
-        # next chunk is claimed and its weights drawn (on the CPU) while the current one runs.
+        # Claim a chunk's students just before scoring them, so concurrent workers split the work.
         windows = [
-            list(zip(archs[i : i + self.chunk_size], strings[i : i + self.chunk_size]))
-            for i in range(0, len(archs), self.chunk_size)
+            (b, list(zip(block[i : i + self.chunk_size], strings[b][i : i + self.chunk_size])))
+            for b, block in enumerate(blocks)
+            for i in range(0, len(block), self.chunk_size)
         ] if batched else []  # fmt: skip
+        looked_up: set[int] = set()
         ahead = ThreadPoolExecutor(max_workers=1) if self.device.type == "cuda" else None
 
+        def look_up(b: int) -> None:
+            if b not in looked_up and self.cache is not None:
+                done.update(self.cache.get_many(self.config_key, strings[b], names))
+            looked_up.add(b)
+
         def claim(position: int) -> tuple[list[Any], Future | None]:
-            chunk = self._claim_chunk(windows[position], batched, done) if position < len(windows) else []
+            if position >= len(windows):
+                return [], None
+            look_up(windows[position][0])
+            chunk = self._claim_chunk(windows[position][1], batched, done)
             future = ahead.submit(self.stack, chunk) if ahead is not None and chunk else None
             return chunk, future
 
+        following: tuple[list[Any], Future | None] = ([], None)
         try:
             following = claim(0)
-            for position in range(len(windows)):
-                chunk, prepared = following
-                following = claim(position + 1)
-                if not chunk:
-                    continue
-                try:
-                    records = self._chunks_with_retry(chunk, batched, prepared)
-                    if records is None:  # the space has no stacked network: one at a time after all
-                        records = [self.compute(a, n) for a in chunk for n in batched]
-                    if self.cache is not None:
-                        self.cache.put_many(records)
-                    for record in records:
-                        emit(record)
-                finally:
-                    self._release_unscored(chunk, batched, done)
-            following = ([], None)
+            for b, block in enumerate(blocks):
+                look_up(b)
+                while windows and windows[0][0] == b:
+                    windows.pop(0)
+                    chunk, prepared = following
+                    following = claim(0)
+                    if chunk:
+                        self._score_claimed(chunk, batched, prepared, emit, done)
+                yield self._assemble(block, strings[b], names, done, emitted, emit)
         finally:
             self._release_unscored(following[0], batched, done)
             if ahead is not None:
                 ahead.shutdown(wait=True)
 
+    def _score_claimed(
+        self,
+        chunk: list[Any],
+        names: list[str],
+        prepared: Future | None,
+        emit: Callable[[ScoreRecord], None],
+        done: dict[tuple[str, str], ScoreRecord],
+    ) -> None:
+        try:
+            records = self._chunks_with_retry(chunk, names, prepared)
+            if records is None:  # the space has no stacked network: one at a time after all
+                records = [self.compute(a, n) for a in chunk for n in names]
+            if self.cache is not None:
+                self.cache.put_many(records)
+            for record in records:
+                emit(record)
+        finally:
+            self._release_unscored(chunk, names, done)
+
+    def _assemble(
+        self,
+        block: Sequence[Any],
+        strings: list[str],
+        names: list[str],
+        done: dict[tuple[str, str], ScoreRecord],
+        emitted: set[tuple[str, str]],
+        emit: Callable[[ScoreRecord], None],
+    ) -> list[ScoreRecord]:
+        """The block's records in (architecture, proxy) order, scoring what no chunk did one at a time."""
         out = []
-        for arch, arch_str in zip(archs, strings):
+        for arch, arch_str in zip(block, strings):
             for name in names:
                 record = done.get((arch_str, name))
                 if record is None:  # one-at-a-time proxies, and pairs another worker held

@@ -84,10 +84,12 @@ def _worker(
     archs = [space.arch_at(i) for i in indices[start:] + indices[:start]]
     cache = ScoreCache(cache_url)
     scorers = make_scorers(config, proxy_names, teacher=teacher, cache=cache, engine=engine, chunk_size=chunk_size)
-    block = 256
-    for offset in range(0, len(archs), block):
-        for scorer in scorers:
-            scorer.score_many(archs[offset : offset + block])
+    # Blocks interleave the scorers; each scorer's chunks run as one stream across them (prefetch included).
+    blocks = [archs[offset : offset + 256] for offset in range(0, len(archs), 256)]
+    streams = [scorer.score_blocks(blocks) for scorer in scorers]
+    for _ in blocks:
+        for stream in streams:
+            next(stream)
 
 
 def score_in_workers(
