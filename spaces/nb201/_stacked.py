@@ -53,7 +53,7 @@ def packed_cell(
             if edge_dst != dst:
                 continue
             for op, index in groups[edge].items():
-                n = len(index)
+                n = index.shape[0]
                 whole = n == k
                 inp = nodes[src] if whole else nodes[src].index_select(1, index)
                 flat = inp.reshape(b, n * c, h, w)
