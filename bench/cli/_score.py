@@ -20,6 +20,7 @@ from spaces import SearchSpace, get_space
 
 from ..devices import resolve_device
 from ..scoring import (
+    CPU_ENGINE_NOTE,
     ENGINES,
     FAILED,
     NONFINITE,
@@ -154,8 +155,11 @@ def score_command(
     ] = False,
     engine: Annotated[
         str,
-        typer.Option(help="batched: many students per forward pass where a proxy allows (same scores); loop."),
-    ] = "batched",
+        typer.Option(
+            help="auto (the faster on the device: loop on a CPU, batched on a GPU); batched: many students per "
+            "forward pass where a proxy allows (same scores); loop: one student at a time."
+        ),
+    ] = "auto",
     chunk_size: Annotated[
         int | None, typer.Option(help="Students per batched forward pass (default: 128 on a GPU, 8 on a CPU).")
     ] = None,
@@ -179,6 +183,8 @@ def score_command(
         TEACHERS.check(teacher)
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}. Valid choices: {', '.join(ENGINES)}")
+    if engine == "batched" and device.split(":")[0] == "cpu":
+        console.print(CPU_ENGINE_NOTE, highlight=False)
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"--chunk-size must be positive, got {chunk_size}")
     if workers < 1:

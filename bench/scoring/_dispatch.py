@@ -49,7 +49,9 @@ _SYNCING = {
     _aten.unique_consecutive.default,
 }
 _COPIES = {_aten._to_copy.default, _aten.copy_.default}
-_MAYBE_SYNCING = _SYNCING | _COPIES
+#: Indexing operators that sync when an index is a boolean mask (its true entries are counted on the host).
+_INDEXING = {_aten.index.Tensor, _aten.index_put_.default, _aten.index_put.default}
+_MAYBE_SYNCING = _SYNCING | _COPIES | _INDEXING
 _ACTIVE: list[DispatchCounter] = []
 
 
@@ -108,6 +110,9 @@ class DispatchCounter(TorchDispatchMode):
 def _is_sync(func: Any, args: tuple, kwargs: dict) -> bool:
     if func in _SYNCING:
         return True
+    if func in _INDEXING:
+        masks = [i for i in args[1] if isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8)]
+        return bool(masks)
     if func in _COPIES:
         source = args[1] if func is _aten.copy_.default else args[0]
         target = args[0].device if func is _aten.copy_.default else kwargs.get("device")
