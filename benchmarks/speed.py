@@ -71,6 +71,7 @@ def measure(proxies: list[str], timed: list, counted: list, args: argparse.Names
     peak = peak_memory_mb(device)
     small = dataclasses.replace(config, batch_size=args.count_batch)
     engine = prepared(BatchedScorer(small, proxies, chunk_size=len(counted)))
+    engine.prefetch = False  # the counter sees this thread's operators only
     engine_counts = count(lambda: scored(engine, counted), len(counted), 1)
     loop = prepared(Scorer(small, proxies))
     few = counted[: args.loop_count]

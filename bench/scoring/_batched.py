@@ -56,6 +56,9 @@ class BatchedScorer(Scorer):
             raise ValueError(f"chunk size must be positive, got {chunk_size}")
         self.chunk_size = chunk_size
         self.batched_proxies = [n for n, p in self.proxies.items() if p.feature_only]
+        #: On a GPU, build the next chunk in a second thread while one runs (off: everything on this thread,
+        #: e.g. for counting its operators, which a dispatch mode sees on its own thread only).
+        self.prefetch = True
 
     def stack(self, archs: Sequence[Any]) -> StackedNetwork | None:
         seeds = [network_seed(self.config.seed, self.space.to_str(a)) for a in archs]
@@ -184,7 +187,7 @@ class BatchedScorer(Scorer):
             for i in range(0, len(block), self.chunk_size)
         ] if batched else []  # fmt: skip
         looked_up: set[int] = set()
-        ahead = ThreadPoolExecutor(max_workers=1) if self.device.type == "cuda" else None
+        ahead = ThreadPoolExecutor(max_workers=1) if self.device.type == "cuda" and self.prefetch else None
 
         def look_up(b: int) -> None:
             if b not in looked_up and self.cache is not None:
