@@ -20,6 +20,7 @@ from spaces import SearchSpace, get_space
 from ..devices import resolve_device
 from ..sampling import uniform_sample
 from ..scoring import (
+    CPU_ENGINE_NOTE,
     ENGINES,
     FAILED,
     NONFINITE,
@@ -146,8 +147,11 @@ def score_command(
     ] = False,
     engine: Annotated[
         str,
-        typer.Option(help="batched: many students per forward pass where a proxy allows (same scores); loop."),
-    ] = "batched",
+        typer.Option(
+            help="auto (the faster on the device: loop on a CPU, batched on a GPU); batched: many students per "
+            "forward pass where a proxy allows (same scores); loop: one student at a time."
+        ),
+    ] = "auto",
     chunk_size: Annotated[
         int | None, typer.Option(help="Students per batched forward pass (default: 128 on a GPU, 8 on a CPU).")
     ] = None,
@@ -171,6 +175,8 @@ def score_command(
         TEACHERS.check(teacher)
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}. Valid choices: {', '.join(ENGINES)}")
+    if engine == "batched" and device.split(":")[0] == "cpu":
+        console.print(CPU_ENGINE_NOTE, highlight=False)
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"--chunk-size must be positive, got {chunk_size}")
     if workers < 1:
@@ -266,12 +272,13 @@ def score_command(
             seconds[r.proxy] += r.seconds
             progress.advance(task)
 
-        # Blocks of architectures: rows reach the file as they are scored, and the batched engine
-        # still fills whole chunks.
-        block = 256
-        for start in range(0, len(archs), block):
-            for scorer in scorers:
-                write([_row(r) for r in scorer.score_many(archs[start : start + block], on_record=record)])
+        # Blocks of architectures: rows reach the file as they are scored; each scorer's chunks run as one
+        # stream across the blocks, so the engine fills whole chunks and builds the next while one runs.
+        blocks = [archs[start : start + 256] for start in range(0, len(archs), 256)]
+        streams = [scorer.score_blocks(blocks, on_record=record) for scorer in scorers]
+        for _ in blocks:
+            for stream in streams:
+                write([_row(r) for r in next(stream)])
     _print_summary(names, counts, seconds)
     # What made these scores, beside them, for the provenance of the tables made from them (bench.analysis).
     made_by = (aware or scorers)[0].config.key_fields()

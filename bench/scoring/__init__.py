@@ -5,9 +5,10 @@ from ._cache import ScoreCache
 from ._packs import PACK_FORMAT, PackError, PackSummary, export_pack, import_pack, read_pack
 from ._records import FAILED, NONFINITE, OK, PRECISIONS, STATUSES, TRANSIENT, ScoreRecord, ScoringConfig, score_key
 from ._scorer import Scorer, network_seed
-from ._workers import ENGINES, default_chunk_size, make_scorers, score_in_workers
+from ._workers import CPU_ENGINE_NOTE, ENGINES, default_chunk_size, make_scorers, resolve_engine, score_in_workers
 
 __all__ = [
+    "CPU_ENGINE_NOTE",
     "ENGINES",
     "FAILED",
     "NONFINITE",
@@ -30,6 +31,7 @@ __all__ = [
     "make_scorers",
     "network_seed",
     "read_pack",
+    "resolve_engine",
     "score_in_workers",
     "score_key",
 ]
