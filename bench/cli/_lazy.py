@@ -94,6 +94,16 @@ class LazyGroup(TyperGroup):
             return TyperCommand(cmd_name, help=COMMANDS[cmd_name][1], callback=None)
         return None
 
+    def invoke(self, ctx: Any) -> Any:
+        # Errors raised outside a command's body (importing its module, an option's callback) are reported
+        # as the commands' own are: one line, no traceback (bench.cli._errors).
+        try:
+            return super().invoke(ctx)
+        except Exception as err:
+            from ._app import report_error
+
+            report_error(err)
+
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and args[0] not in self.commands:
             self.load(args[0])

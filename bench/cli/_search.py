@@ -172,6 +172,18 @@ def _print_summary(worker: Worker, frame: pd.DataFrame, best: Any, out_dir: Path
     console.print(f"written to {out_dir}: {written}", soft_wrap=True)
 
 
+def _check_before_study(config: RunConfig, storage: str | None, out_dir: Path) -> None:
+    """What can be checked before a study or its journal is made: the run folder can be written, a storage
+    path names a file, the teacher's weights are readable. (The data is checked by start_worker.)"""
+    from ..files import check_writable_dir, load_torch
+
+    check_writable_dir(out_dir, "run folder")
+    if storage and "://" not in storage and storage != "memory" and Path(storage).expanduser().is_dir():
+        raise ValueError(f"--storage {storage} is a folder; name a journal file in it (e.g. {storage}/journal.log)")
+    if config.teacher_weights:
+        load_torch(config.teacher_weights, "teacher weights")
+
+
 @command(name="run")
 def run_command(
     space: SpaceOption = "nb201",
@@ -210,6 +222,7 @@ def run_command(
         include_invalid=include_invalid,
     ).resolved()  # fmt: skip
     out_dir = out_dir_for(config, out)
+    _check_before_study(config, storage, out_dir)
     worker = start_worker(
         config, storage=storage, out_dir=out_dir, device=device, data_root=str(data_root) if data_root else None
     )

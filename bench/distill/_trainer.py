@@ -21,6 +21,7 @@ from torch import nn
 
 from spaces import FeatureNetwork, Features, PackedNetwork
 
+from ..files import load_torch
 from ._data import DeviceImages
 from ._losses import objective
 from ._recipe import Recipe
@@ -140,8 +141,8 @@ def train(
     path = Path(checkpoint) if checkpoint else None
     start = 0
     if path is not None and path.is_file():
-        state = torch.load(path, map_location=device, weights_only=True)
-        if state.get("recipe") != recipe.hash() or state.get("k") != len(networks):
+        state = load_torch(path, "training checkpoint", map_location=device)
+        if not isinstance(state, dict) or state.get("recipe") != recipe.hash() or state.get("k") != len(networks):
             raise ValueError(
                 f"checkpoint {path} belongs to another run (recipe {state.get('recipe')}, {state.get('k')} networks); "
                 f"this run is recipe {recipe.hash()} with {len(networks)}: remove it or choose another path"
