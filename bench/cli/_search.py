@@ -17,6 +17,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..files import check_writable_dir
 from ..search import (
     DEFAULT_CACHE,
     DEFAULT_N_TRIALS,
@@ -175,7 +176,7 @@ def _print_summary(worker: Worker, frame: pd.DataFrame, best: Any, out_dir: Path
 def _check_before_study(config: RunConfig, storage: str | None, out_dir: Path) -> None:
     """What can be checked before a study or its journal is made: the run folder can be written, a storage
     path names a file, the teacher's weights are readable. (The data is checked by start_worker.)"""
-    from ..files import check_writable_dir, load_torch
+    from ..files import load_torch
 
     check_writable_dir(out_dir, "run folder")
     if storage and "://" not in storage and storage != "memory" and Path(storage).expanduser().is_dir():
@@ -315,6 +316,7 @@ def sweep_command(
         sample_size=sample_size, cache=cache, include_invalid=include_invalid,
     )  # fmt: skip
     out_dir = out or Path("results") / f"sweep-{space}-{dataset}"
+    check_writable_dir(out_dir, "sweep folder")
     cells = grid(base, parse_samplers(samplers), parse_proxy_list(proxies), parse_seeds(seeds), out_dir)
     console.print(f"sweep of {len(cells)} studies into {out_dir} ({jobs} at a time)")
     start = time.perf_counter()

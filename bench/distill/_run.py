@@ -168,6 +168,11 @@ def train_teacher(
         stop_after=stop_after,
         progress=progress,
     )
+    if result.diverged:
+        raise ValueError(
+            f"teacher {name}: {result.failures()[0]} (lr {recipe.lr:g}); nothing was written: lower --lr and train "
+            "again"
+        )
     if len(result.history) == recipe.epochs:
         _save_atomic(
             {

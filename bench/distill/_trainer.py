@@ -50,6 +50,13 @@ class TrainResult:
     history: list[EpochLog] = field(default_factory=list)
     seconds: float = 0.0
     resumed_from: int = 0
+    #: Network index -> the first epoch whose training loss was not finite: that network diverged, its
+    #: accuracy is NaN and means nothing (see :meth:`failures`).
+    diverged: dict[int, int] = field(default_factory=dict)
+
+    def failures(self) -> dict[int, str]:
+        """Network index -> why it has no result, for the networks that diverged."""
+        return {i: f"training diverged: the loss was not finite from epoch {e}" for i, e in self.diverged.items()}
 
 
 class _Sequential(nn.ModuleList):
@@ -226,4 +233,9 @@ def train(
     group.unpack()
     result.seconds = time.perf_counter() - began
     result.test_acc = result.history[-1].test_acc if result.history else [float("nan")] * k
+    for log in result.history:
+        for i, loss in enumerate(log.train_loss):
+            if not math.isfinite(loss) and i not in result.diverged:
+                result.diverged[i] = log.epoch
+    result.test_acc = [float("nan") if i in result.diverged else acc for i, acc in enumerate(result.test_acc)]
     return result
