@@ -122,6 +122,8 @@ def load_teacher(
 def _load_weights(net: nn.Module, path: Path, name: str) -> None:
     from .files import load_torch
 
+    if not path.is_file():
+        raise FileNotFoundError(f"teacher weights {path} do not exist")
     state = load_torch(path, "teacher weights")
     # Checkpoints often wrap the state dict; accept the usual keys.
     for key in ("state_dict", "model"):

@@ -19,7 +19,7 @@ from rich.table import Table as RichTable
 from spaces import get_space
 
 from ..analysis import Provenance, check_formats, command_line, load_score_runs
-from ..data import check_dataset
+from ..data import check_dataset, require_dataset
 from ..devices import resolve_device
 from ..distill import LOSSES, Recipe
 from ..distill._kdbench import KDBench, remaining, run_worker, write_table
@@ -164,6 +164,7 @@ def _train_students(
     archs = [sp.to_str(sp.parse(a)) for a in arch]
     out = out or Path("results") / "train" / f"{recipe.hash()}-{_safe(archs[0]) if len(archs) == 1 else len(archs)}"
     check_writable_dir(out)
+    require_dataset(recipe.dataset, data_root)  # a missing or damaged dataset fails before the folder is made
     out.mkdir(parents=True, exist_ok=True)
     with _progress(title) as update:
         students, result = train_architectures(

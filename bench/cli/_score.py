@@ -206,8 +206,10 @@ def score_command(
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if workers > 1 and not cache:
         raise ValueError("--workers shares the work through the score cache: pass --cache URL too")
-    if teacher_weights is not None and not teacher_weights.is_file():
-        raise FileNotFoundError(f"teacher weights {teacher_weights} do not exist")
+    if teacher_weights is not None:
+        from ..files import load_torch
+
+        load_torch(teacher_weights, "teacher weights")  # a missing or damaged file fails before any scoring
     chosen = [bool(sample), all_archs, bool(arch)]
     if sum(chosen) != 1:
         raise ValueError("choose the architectures with exactly one of --sample N, --all or --arch")
