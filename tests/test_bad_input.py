@@ -401,3 +401,18 @@ def test_an_sqlite_error_is_described_with_its_hint():
     message, code = describe(sqlite3.DatabaseError("file is not a database"))
     assert code == 1 and "move it aside" in message
     assert describe(RuntimeError("a bug")) is None  # a bug keeps its traceback
+
+
+@pytest.mark.slow  # reads the whole CIFAR-10 training split
+def test_a_diverged_training_is_recorded_as_failed_not_as_an_accuracy(tmp_path):
+    import json
+
+    out = tmp_path / "train"
+    result = invoke("train", "--arch", "1", "--epochs", "1", "--lr", "1e30", "--train-images", "32",
+                    "--test-images", "16", "--batch-size", "16", "--no-augment", "--out", out)  # fmt: skip
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1].startswith("error: 1 of 1 student(s) failed (training diverged")
+    record = json.loads((out / "result.json").read_text())
+    assert record["test_acc"] == [None]
+    assert list(record["failed"].values()) == ["training diverged: the loss was not finite from epoch 1"]
+    assert not (out / "student0.pt").exists()
