@@ -17,7 +17,7 @@ from bench.cli import app
 from bench.ground_truth import load_ground_truth
 from bench.scoring import OK, Scorer, ScoringConfig
 from bench.teachers import DEFAULT_TEACHERS, CifarResNet, load_teacher
-from proxies import PROXIES
+from proxies import PROXIES, ProxyError
 from spaces import get_space, list_spaces
 from spaces.resnet_s1 import DEPTHS, Depths, uniform_blocks
 
@@ -198,13 +198,23 @@ def test_every_proxy_scores_a_student(s1, data_root):
     config = ScoringConfig(
         space="resnet_s1", dataset="cifar10", batch_size=8, teacher="resnet20", seed=0, data_root=str(data_root)
     )
-    names = [n for n in PROXIES.names() if "image" in PROXIES.create(n).input_kinds]
+    # The oracle reads the space's ground truth, which S1 has on CIFAR-100 only (its own test below).
+    names = [n for n in PROXIES.names() if "image" in PROXIES.create(n).input_kinds and n != "oracle"]
     records = Scorer(config, names).score(s1.parse("111"), names)
     assert set(records) == set(names)
     for name, record in records.items():
         assert record.status == OK, f"{name}: {record.error}"
         assert math.isfinite(record.score), name
     assert records["params"].score == s1.cost(s1.parse("111"), 10).params
+
+
+def test_the_oracle_reads_s1_accuracy_on_cifar100_and_refuses_cifar10(s1):
+    oracle = PROXIES.create("oracle")
+    truth = load_ground_truth("diswot-s1", space="resnet_s1").accuracy("cifar100")
+    for arch in ("111", "357", "777"):
+        assert oracle.score_architecture(s1, s1.parse(arch), dataset="cifar100", seed=3) == float(truth[arch])
+    with pytest.raises(ProxyError, match="no oracle for space 'resnet_s1' on cifar10"):
+        oracle.score_architecture(s1, s1.parse("111"), dataset="cifar10", seed=0)
 
 
 @pytest.mark.parametrize("sampler", ["random", "tpe", "nsga2", "re", "brute"])

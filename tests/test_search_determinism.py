@@ -71,3 +71,22 @@ def test_an_interrupted_trial_fails_and_its_retry_takes_its_place(tmp_path: Path
     assert trials[3].state == TrialState.FAIL
     assert trials[4].user_attrs["retry_of"] == 3 and trials[4].params == trials[3].params
     assert sum(t.state in COUNTED for t in trials) == N
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_trial_killed_while_drawing_its_parameters_is_proposed_again_whole(tmp_path: Path, sampler: str) -> None:
+    uninterrupted = run(tmp_path, "one.log", sampler, N)
+    worker = start_worker(config(tmp_path, sampler, N), storage=str(tmp_path / "cut.log"), out_dir=tmp_path)
+    objective, names = worker.objective, list(worker.objective.distributions)
+
+    def cut(trial):
+        if trial.number == 5:
+            for name in names[: len(names) // 2]:  # half the cell drawn, then the process dies
+                trial.suggest_categorical(name, objective.distributions[name].choices)
+            raise KeyboardInterrupt
+        return objective(trial)
+
+    worker.objective = cut
+    with pytest.raises(KeyboardInterrupt):
+        worker.run()
+    assert run(tmp_path, "cut.log", sampler, N) == uninterrupted

@@ -159,6 +159,7 @@ def write_correlation_report(
     formats: Sequence[str] = FORMATS,
     plot: bool = True,
     command: str | None = None,
+    commit: str | None = None,
 ) -> tuple[pd.DataFrame, list[Path]]:
     """Correlate, then write ``correlation.*`` (every run, all and valid cells, with intervals),
     ``correlation_seeds.*`` (mean ± std over runs, when there are several) and the figures; returns the
@@ -182,7 +183,7 @@ def write_correlation_report(
         "top_percent": list(top),
         "bootstrap": vars(bootstrap),
     }
-    provenance = Provenance.capture(config, command=command)
+    provenance = Provenance.capture(config, command=command, commit=commit)
     names = metric_names(top)
     subset = ", one per isomorphism class (lowest index)" if unique else ""
     dropped = left_out(table)
@@ -338,13 +339,14 @@ def write_search_report(
     formats: Sequence[str] = FORMATS,
     plot: bool = True,
     command: str | None = None,
+    commit: str | None = None,
 ) -> list[Path]:
     """Write ``search.*`` (per sampler and proxy), ``search_anytime.*``, ``search_pairwise.*``, ``search_ranks.*``,
     ``search_runs.*``, ``search_tests.csv``, ``anytime_regret.csv`` and the figures (anytime regret, found
     fronts, critical-difference diagrams). ``config`` (settings and input digests) goes into every file's
     provenance."""
     out = Path(out)
-    provenance = Provenance.capture(config, command=command)
+    provenance = Provenance.capture(config, command=command, commit=commit)
     summary = report.summary
     keys = (["space"] if summary["space"].nunique() > 1 else []) + ["dataset"]
     method = [*[Column(k, k, kind="text") for k in keys], Column("sampler", "sampler", kind="text")]

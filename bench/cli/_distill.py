@@ -27,12 +27,12 @@ from ..distill._run import teacher_checkpoint_info, train_architectures, train_t
 from ..distill._table import candidates, distillation_table, left_out, selections, summarise
 from ..files import atomic_open, check_writable_dir, write_csv, write_text
 from ..ground_truth import load_ground_truth
+from ..sampling import uniform_sample
 from ..scoring import ScoreCache
 from ..teachers import TEACHERS
 from ._app import DataRootOption, command, console
 from ._options import ThreadsOption
 from ._report import default_ground_truth
-from ._score import uniform_sample
 
 SpaceOption = Annotated[str, typer.Option(help="Search space of the students.")]
 DatasetOption = Annotated[str, typer.Option(help="cifar10, cifar100 or ImageNet16-120.")]

@@ -41,6 +41,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Run a comparison grid: one study per (sampler, proxy, seed) cell, and one combined trials table.",
     ),
     "scores": ("_scores", "Score packs: export a cache's scores, import a pack into a cache."),
+    "paper": (
+        "_paper",
+        "The paper's tables and figures from committed data alone: the proxies' correlation views over score packs\n"
+        "and the search comparison at each budget; nothing is scored, and the same inputs write the same bytes.",
+    ),
+    "dashboard": (
+        "_dashboard",
+        "Serve optuna-dashboard on a run's storage, with each trial's arch, index and ground truth as user attributes.",
+    ),
     "report": (
         "_report",
         "Search-comparison tables (LaTeX, Markdown, CSV) and figures over the trials of runs or a sweep.",

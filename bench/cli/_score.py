@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -23,6 +22,7 @@ from spaces import SearchSpace, get_space
 
 from ..devices import resolve_device
 from ..files import atomic_open, check_writable_dir, ensure_writable_dir, write_text
+from ..sampling import uniform_sample
 from ..scoring import (
     ENGINES,
     FAILED,
@@ -42,14 +42,6 @@ OUTPUT_SUFFIXES = (".csv", ".parquet")
 
 
 # --- bench score ------------------------------------------------------------------------------------
-
-
-def uniform_sample(space: SearchSpace, n: int, seed: int) -> list[int]:
-    """``n`` distinct indices of a finite space drawn uniformly by a generator seeded with ``seed``, sorted."""
-    size = len(space)
-    if not 1 <= n <= size:
-        raise ValueError(f"--sample must be in 1..{size} for space {space.name!r}, got {n}")
-    return sorted(int(i) for i in np.random.default_rng(seed).choice(size, size=n, replace=False))
 
 
 def one_per_class(space: SearchSpace, archs: list[Any]) -> list[Any]:

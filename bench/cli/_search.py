@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import logging
 import time
 import warnings
@@ -39,6 +40,7 @@ from ..search import (
     start_worker,
     trial_result,
 )
+from ..search._hub import HubSampler, is_hub, local_sampler_names, parse_sampler_options
 from ._app import DataRootOption, command, console
 from ._options import ThreadsOption
 
@@ -80,6 +82,20 @@ PopulationOption = Annotated[
     int | None, typer.Option("--population", help="Population size of nsga2 and re (default 20).")
 ]
 SampleSizeOption = Annotated[int | None, typer.Option("--sample-size", help="Tournament size of re (default 5).")]
+SamplerOptionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sampler-option",
+        help="KEY=VALUE for a hub: sampler's constructor, repeatable; VALUE is read as JSON where it parses.",
+    ),
+]
+HubRegistryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--hub-registry",
+        help="Local OptunaHub registry folder (holding samplers/NAME/) for hub: samplers; default: the online one.",
+    ),
+]
 IncludeInvalidOption = Annotated[
     bool,
     typer.Option(
@@ -88,6 +104,10 @@ IncludeInvalidOption = Annotated[
         "by default their trials are pruned with the reason, unscored.",
     ),
 ]
+
+
+def _absolute(path: Path | None) -> str | None:
+    return str(path.expanduser().resolve()) if path is not None else None
 
 
 def _quiet_optuna() -> None:
@@ -189,7 +209,9 @@ def _check_before_study(config: RunConfig, storage: str | None, out_dir: Path) -
 def run_command(
     space: SpaceOption = "nb201",
     proxy: Annotated[str, typer.Option(help="Proxy whose score is searched (see bench proxies).")] = "diswot",
-    sampler: Annotated[str, typer.Option(help="Optuna sampler (see bench samplers).")] = "nsga2",
+    sampler: Annotated[
+        str, typer.Option(help="Optuna sampler, or hub:PACKAGE[:CLASS] from OptunaHub (see bench samplers).")
+    ] = "nsga2",
     dataset: DatasetOption = None,
     n_trials: NTrialsOption = DEFAULT_N_TRIALS,
     seed: Annotated[int, typer.Option(help="Seed of the sampler.")] = 0,
@@ -202,6 +224,8 @@ def run_command(
     out: Annotated[Path | None, typer.Option(help="Run folder (default: results/<study name>).")] = None,
     population: PopulationOption = None,
     sample_size: SampleSizeOption = None,
+    sampler_option: SamplerOptionOption = None,
+    hub_registry: HubRegistryOption = None,
     teacher_weights: TeacherWeightsOption = None,
     batch_size: BatchSizeOption = 64,
     score_seed: ScoreSeedOption = 0,
@@ -220,8 +244,11 @@ def run_command(
         objectives=parse_objectives(objectives), max_params=max_params, max_flops=max_flops, teacher=teacher,
         teacher_weights=teacher_weights, batch_size=batch_size, score_seed=score_seed, init=init,
         population_size=population, sample_size=sample_size, cache=cache, study_name=study_name or "",
-        include_invalid=include_invalid,
+        include_invalid=include_invalid, sampler_options=parse_sampler_options(sampler_option),
+        hub_registry=_absolute(hub_registry),
     ).resolved()  # fmt: skip
+    if is_hub(config.sampler) and not HubSampler.load(config.sampler, config.hub_registry).takes("seed"):
+        console.print(f"[yellow]sampler {config.sampler} takes no seed: --seed cannot make its proposals repeatable[/]")
     out_dir = out_dir_for(config, out)
     _check_before_study(config, storage, out_dir)
     worker = start_worker(
@@ -276,7 +303,9 @@ def worker_command(
 
 @command(name="sweep")
 def sweep_command(
-    samplers: Annotated[str, typer.Option(help="Comma-separated samplers.")] = "nsga2,tpe,random,re",
+    samplers: Annotated[
+        str, typer.Option(help="Comma-separated samplers, hub:PACKAGE ones included.")
+    ] = "nsga2,tpe,random,re",
     proxies: Annotated[str, typer.Option(help="Comma-separated proxies (wildcards allowed).")] = "params",
     seeds: Annotated[str, typer.Option(help="Sampler seeds: 0-9, 0,1,2 or a mix.")] = "0",
     n_trials: NTrialsOption = DEFAULT_N_TRIALS,
@@ -289,6 +318,8 @@ def sweep_command(
     teacher_weights: TeacherWeightsOption = None,
     population: PopulationOption = None,
     sample_size: SampleSizeOption = None,
+    sampler_option: SamplerOptionOption = None,
+    hub_registry: HubRegistryOption = None,
     batch_size: BatchSizeOption = 64,
     score_seed: ScoreSeedOption = 0,
     init: InitOption = "default",
@@ -314,6 +345,7 @@ def sweep_command(
         max_params=max_params, max_flops=max_flops, teacher=teacher, teacher_weights=teacher_weights,
         batch_size=batch_size, score_seed=score_seed, init=init, population_size=population,
         sample_size=sample_size, cache=cache, include_invalid=include_invalid,
+        sampler_options=parse_sampler_options(sampler_option), hub_registry=_absolute(hub_registry),
     )  # fmt: skip
     out_dir = out or Path("results") / f"sweep-{space}-{dataset}"
     check_writable_dir(out_dir, "sweep folder")
@@ -338,13 +370,34 @@ def sweep_command(
     )
 
 
+HUB_HELP = (
+    "hub:PACKAGE[@REF][:CLASS] runs a sampler published on OptunaHub (hub.optuna.org), e.g. --sampler "
+    "hub:samplers/auto_sampler: loaded with optunahub.load_module from the online registry (@REF: a branch, tag or "
+    "commit), or with --hub-registry DIR from a local registry folder holding DIR/samplers/NAME/ (no network). "
+    "Options reach its constructor with --sampler-option KEY=VALUE; it gets the study's per-trial seed where it "
+    "takes seed. The run's manifest.json records the package, its source and the SHA-256 of its files."
+)
+
+
 @command(name="samplers")
-def samplers_command(pattern: Annotated[str, typer.Argument(help="Wildcard filter.")] = "*") -> None:
+def samplers_command(
+    pattern: Annotated[str, typer.Argument(help="Wildcard filter.")] = "*",
+    hub_registry: Annotated[
+        Path | None, typer.Option("--hub-registry", help="Also list the samplers of this local OptunaHub registry.")
+    ] = None,
+) -> None:
     """List the registered samplers and what they support."""
     table = Table("sampler", "multi-objective", "constraints", "description")
-    for name in SAMPLERS.names(pattern):
-        spec = sampler_spec(name)
+    names = SAMPLERS.names(pattern)
+    registry = str(hub_registry) if hub_registry is not None else None
+    if hub_registry is not None:
+        if not hub_registry.is_dir():
+            raise FileNotFoundError(f"--hub-registry {hub_registry}: no such folder")
+        names += [n for n in local_sampler_names(hub_registry) if fnmatch.fnmatchcase(n, pattern)]
+    for name in names:
+        spec = sampler_spec(name, registry=registry if is_hub(name) else None)
         table.add_row(
             name, "yes" if spec.multi_objective else "no", "yes" if spec.constraints else "no", spec.description
         )
     console.print(table)
+    console.print(HUB_HELP, soft_wrap=True, markup=False, highlight=False)

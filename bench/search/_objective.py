@@ -124,7 +124,11 @@ class Objective:
 
     def architecture(self, trial: optuna.Trial) -> Any:
         params = {name: suggest(trial, name, dist) for name, dist in self.distributions.items()}
-        return self.space.from_params(params)
+        arch = self.space.from_params(params)
+        # The architecture first, so that a running (or stuck) trial says what it is scoring, and a retry
+        # of a killed one knows it had drawn all its parameters.
+        trial.set_user_attr("arch", self.space.to_str(arch))
+        return arch
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         arch = self.architecture(trial)
@@ -133,8 +137,6 @@ class Objective:
         costs = {"params": cost.params, "flops": cost.flops}
         # Relative excess over each limit: feasible when <= 0, and on one scale for every cost.
         constraints = {f"max_{name}": costs[name] / limit - 1.0 for name, limit in self.limits.items()}
-        # The architecture first, so that a running (or stuck) trial says what it is scoring.
-        trial.set_user_attr("arch", arch_str)
         invalid = None if self.config.include_invalid else self.space.invalid_reason(arch)
         if invalid is not None:  # never scored: it cannot win a search, and costs nothing
             record = ScoreRecord(arch=arch_str, proxy=self.config.proxy, score=None, seconds=0.0, status=INVALID,

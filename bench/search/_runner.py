@@ -76,11 +76,18 @@ def worker_alive(worker: str) -> bool | None:
 
 
 def enqueue_retry(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Queue a failed trial's parameters again, unless it has been retried too often already."""
+    """Queue a failed trial again, unless it has been retried too often already.
+
+    A trial that had drawn its whole architecture (the objective records ``arch`` once it has) is queued
+    with its parameters. One that died while its sampler was still drawing is queued without them: the
+    next slot's sampler proposes it whole, as one uninterrupted run would, where fixing the half it had
+    drawn would shift the sampler's generator for the other half.
+    """
     retries = int(trial.user_attrs.get("retries", 0)) + 1
     if retries > MAX_RETRIES:
         return
-    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number, "retries": retries})
+    params = dict(trial.params) if "arch" in trial.user_attrs else {}
+    study.enqueue_trial(params, user_attrs={"retry_of": trial.number, "retries": retries})
 
 
 @dataclass

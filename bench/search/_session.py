@@ -35,6 +35,8 @@ def build_sampler(config: RunConfig, seed: int) -> optuna.samplers.BaseSampler:
         population_size=config.population_size,
         sample_size=config.sample_size,
         constraints_func=constraint_values if uses_function else None,
+        extra=config.sampler_options,
+        registry=config.hub_registry,
     )
     return make_sampler(config.sampler, seed=seed, space=get_space(config.space), options=options)
 
