@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -14,7 +13,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..data import DATA_ROOT_ENV
-from ._errors import DEBUG_ENV, debug_enabled, describe, quiet_trial_tracebacks
+from ._errors import DEBUG_ENV, debug_enabled, describe, quiet_trial_tracebacks, set_debug
 from ._lazy import LazyGroup
 
 
@@ -34,11 +33,7 @@ def _main(
     ] = False,
 ) -> None:
     """Benchmark training-free proxies and Optuna searchers for distillation-aware NAS."""
-    # The flag reaches the error handling (and commands' worker processes) through the environment.
-    if debug:
-        os.environ[DEBUG_ENV] = "1"
-    else:
-        os.environ.pop(DEBUG_ENV, None)
+    set_debug(debug)
 
 
 app = typer.Typer(

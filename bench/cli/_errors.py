@@ -27,8 +27,17 @@ USAGE, FAILURE = 2, 1
 _USER = (ValueError, KeyError, ImportError)
 
 
+_debug = False
+
+
+def set_debug(value: bool) -> None:
+    """Set by ``bench --debug`` for the command that follows (``$BENCH_DEBUG`` is read as well)."""
+    global _debug
+    _debug = value
+
+
 def debug_enabled() -> bool:
-    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    return _debug or os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _first_line(text: str) -> str:
