@@ -238,6 +238,13 @@ CASES.update(
         "run-storage-is-a-folder": Case(
             _run(None, "--storage", lambda bad, out: bad / "a-folder"), ("--storage", "is a folder", "journal")
         ),
+        # settings a run rejects before its study is made
+        "run-batch-larger-than-the-data": Case(
+            _run(None, "--batch-size", "100000"), ("--batch-size 100000", "50,000 training images")
+        ),
+        "run-negative-score-seed": Case(_run(None, "--score-seed", "-1"), ("--score-seed", "-1")),
+        "run-zero-threads": Case(_run(None, "--threads", "0"), ("--threads", "bench run --help")),
+        "correlate-without-scores": Case(lambda bad, out: ["correlate"], ("Missing argument", "--help")),
         # garbage weight files
         "score-garbage-teacher-weights": Case(
             lambda bad, out: [

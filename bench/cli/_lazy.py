@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import typer
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 
@@ -109,9 +110,18 @@ class LazyGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except Exception as err:
-            from ._app import report_error
+            from ._app import err_console, report_error
 
-            report_error(err)
+            # A command's bad option or argument (click's UsageError, whichever click typer runs on): one line too.
+            usage = any(cls.__name__ == "UsageError" for cls in type(err).__mro__)
+            sub = getattr(err, "ctx", None)
+            if not usage:
+                report_error(err)
+            if sub is None or sub is ctx:
+                raise
+            message = f"error: {err.format_message()} (see {sub.command_path} --help)"
+            err_console.print(message, highlight=False, soft_wrap=True, markup=False)
+            raise typer.Exit(getattr(err, "exit_code", 2)) from None
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and args[0] not in self.commands:

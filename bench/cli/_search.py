@@ -193,9 +193,10 @@ def _print_summary(worker: Worker, frame: pd.DataFrame, best: Any, out_dir: Path
     console.print(f"written to {out_dir}: {written}", soft_wrap=True)
 
 
-def _check_before_study(config: RunConfig, storage: str | None, out_dir: Path) -> None:
+def _check_before_study(config: RunConfig, storage: str | None, out_dir: Path, data_root: Path | None) -> None:
     """What can be checked before a study or its journal is made: the run folder can be written, a storage
-    path names a file, the teacher's weights are readable. (The data is checked by start_worker.)"""
+    path names a file, the teacher's weights are readable, the seeds are valid, the data opens and holds a
+    batch."""
     from ..files import load_torch
 
     check_writable_dir(out_dir, "run folder")
@@ -203,6 +204,24 @@ def _check_before_study(config: RunConfig, storage: str | None, out_dir: Path) -
         raise ValueError(f"--storage {storage} is a folder; name a journal file in it (e.g. {storage}/journal.log)")
     if config.teacher_weights:
         load_torch(config.teacher_weights, "teacher weights")
+    if config.score_seed < 0 or config.seed < 0:
+        raise ValueError(f"--seed and --score-seed must be 0 or positive, got {config.seed} and {config.score_seed}")
+    _check_batch(config, data_root)
+
+
+def _check_batch(config: RunConfig, data_root: Path | None) -> None:
+    """The proxy batch fits in the training images (which are listed, not decoded, and kept for the run)."""
+    from proxies import get_proxy
+    from spaces import get_space
+
+    if getattr(get_space(config.space), "input_kind", "image") != "image" or not get_proxy(config.proxy).needs_data:
+        return
+    from ..data import images_for, open_split
+
+    images = images_for(config.dataset, data_root)
+    available = len(open_split(images, "train", root=data_root))
+    if config.batch_size > available:
+        raise ValueError(f"--batch-size {config.batch_size} exceeds the {available:,} training images of {images}")
 
 
 @command(name="run")
@@ -250,7 +269,7 @@ def run_command(
     if is_hub(config.sampler) and not HubSampler.load(config.sampler, config.hub_registry).takes("seed"):
         console.print(f"[yellow]sampler {config.sampler} takes no seed: --seed cannot make its proposals repeatable[/]")
     out_dir = out_dir_for(config, out)
-    _check_before_study(config, storage, out_dir)
+    _check_before_study(config, storage, out_dir, data_root)
     worker = start_worker(
         config, storage=storage, out_dir=out_dir, device=device, data_root=str(data_root) if data_root else None
     )
