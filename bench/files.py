@@ -85,13 +85,6 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_open`)."""
-    with atomic_open(path, "wb") as fh:
-        fh.write(data)
-    return Path(path)
-
-
 def write_csv(frame: Any, path: str | os.PathLike, **kwargs: Any) -> Path:
     """Write a pandas DataFrame as CSV atomically (``kwargs`` go to ``DataFrame.to_csv``)."""
     with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
