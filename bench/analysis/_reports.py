@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..files import write_text
 from . import _plots as plots
 from ._correlation import (
     DEFAULT_TOP,
@@ -517,7 +518,7 @@ def _runs_tables(
     ).write(out, [f for f in formats if f != "latex"])
     if "csv" in formats:
         path = out / "anytime_regret.csv"
-        path.write_text("".join(f"# {line}\n" for line in provenance.lines()) + report.curves.to_csv(index=False))
+        write_text(path, "".join(f"# {line}\n" for line in provenance.lines()) + report.curves.to_csv(index=False))
         written.append(path)
     return written
 

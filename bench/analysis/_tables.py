@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..files import write_text
 from ._provenance import Provenance
 
 FORMATS = ("latex", "md", "csv")
@@ -283,6 +284,6 @@ class Table:
         paths = []
         for fmt in check_formats(formats):
             path = folder / f"{self.name}{SUFFIXES[fmt]}"
-            path.write_text(self.render(fmt))
+            write_text(path, self.render(fmt))
             paths.append(path)
         return paths

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +21,7 @@ from proxies import INITS, get_proxy, parse_proxy_list, proxy_version
 from spaces import SearchSpace, get_space
 
 from ..devices import resolve_device
+from ..files import atomic_open, check_writable_dir, ensure_writable_dir, write_text
 from ..sampling import uniform_sample
 from ..scoring import (
     CPU_ENGINE_NOTE,
@@ -31,7 +35,7 @@ from ..scoring import (
     make_scorers,
     score_in_workers,
 )
-from ._app import DataRootOption, command, console
+from ._app import DataRootOption, command, console, err_console
 from ._options import ThreadsOption
 
 SCORE_COLUMNS = ("index", "arch", "proxy", "score", "seconds", "status", "error")
@@ -80,25 +84,41 @@ def _row(record: ScoreRecord) -> dict[str, Any]:
 
 @contextmanager
 def _score_writer(path: Path) -> Iterator[Any]:
-    """A function that takes rows: a CSV is written (and flushed) as rows arrive, so an interrupted run keeps
-    what it scored; a Parquet file is written at the end."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".csv":
-        with path.open("w", newline="") as fh:
+    """A function that takes rows, written under a temporary name beside ``path`` and moved onto it when
+    scoring ends: a failed run leaves no table behind. A CSV is written (and flushed) as rows arrive, so
+    the rows of an interrupted run are kept, as ``<path>.partial``; a Parquet file is written at the end."""
+    folder = ensure_writable_dir(path.parent)
+    if path.suffix != ".csv":
+        collected: list[dict[str, Any]] = []
+        yield collected.extend
+        import pandas as pd
+
+        with atomic_open(path, "wb") as fh:
+            pd.DataFrame(collected, columns=list(SCORE_COLUMNS)).to_parquet(fh, index=False)
+        return
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    written = 0
+    try:
+        with open(fd, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=SCORE_COLUMNS)
             writer.writeheader()
 
             def write(rows: Sequence[dict[str, Any]]) -> None:
+                nonlocal written
                 writer.writerows(rows)
                 fh.flush()
+                written += len(rows)
 
             yield write
-        return
-    import pandas as pd
-
-    collected: list[dict[str, Any]] = []
-    yield collected.extend
-    pd.DataFrame(collected, columns=list(SCORE_COLUMNS)).to_parquet(path, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if written:
+            os.replace(tmp, f"{path}.partial")
+            err_console.print(f"kept the {written} rows scored before stopping in {path}.partial", highlight=False)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
 
 
 @command(name="score")
@@ -169,6 +189,7 @@ def score_command(
     INITS.check(init)
     device = resolve_device(device)
     _check_output(out)
+    check_writable_dir(out.parent)
     if teacher:
         from ..teachers import TEACHERS
 
@@ -183,8 +204,10 @@ def score_command(
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if workers > 1 and not cache:
         raise ValueError("--workers shares the work through the score cache: pass --cache URL too")
-    if teacher_weights is not None and not teacher_weights.is_file():
-        raise FileNotFoundError(f"teacher weights {teacher_weights} do not exist")
+    if teacher_weights is not None:
+        from ..files import load_torch
+
+        load_torch(teacher_weights, "teacher weights")  # a missing or damaged file fails before any scoring
     chosen = [bool(sample), all_archs, bool(arch)]
     if sum(chosen) != 1:
         raise ValueError("choose the architectures with exactly one of --sample N, --all or --arch")
@@ -201,6 +224,10 @@ def score_command(
         from ..data import images_for
 
         images = images_for(dataset, data_root)
+        if any(get_proxy(n).needs_data for n in names):
+            from ..data import require_dataset
+
+            require_dataset(images, data_root)  # a missing or damaged dataset fails now, before any scoring
         if images != dataset:
             console.print(
                 f"{dataset} images are not under the data root: the proxies score {images} images "
@@ -286,7 +313,7 @@ def score_command(
     made_by["proxy_versions"] = {n: proxy_version(n) for n in names}
     if sample:
         made_by.update(sample=sample, sample_seed=sample_seed)
-    Path(f"{out}.json").write_text(json.dumps(made_by, indent=2) + "\n")
+    write_text(f"{out}.json", json.dumps(made_by, indent=2) + "\n")
     console.print(f"wrote {len(archs) * len(names)} rows to {out}")
 
 

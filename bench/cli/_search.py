@@ -18,6 +18,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..files import check_writable_dir
 from ..search import (
     DEFAULT_CACHE,
     DEFAULT_N_TRIALS,
@@ -194,6 +195,37 @@ def _print_summary(worker: Worker, frame: pd.DataFrame, best: Any, out_dir: Path
     console.print(f"written to {out_dir}: {written}", soft_wrap=True)
 
 
+def _check_before_study(config: RunConfig, storage: str | None, out_dir: Path, data_root: Path | None) -> None:
+    """What can be checked before a study or its journal is made: the run folder can be written, a storage
+    path names a file, the teacher's weights are readable, the seeds are valid, the data opens and holds a
+    batch."""
+    from ..files import load_torch
+
+    check_writable_dir(out_dir, "run folder")
+    if storage and "://" not in storage and storage != "memory" and Path(storage).expanduser().is_dir():
+        raise ValueError(f"--storage {storage} is a folder; name a journal file in it (e.g. {storage}/journal.log)")
+    if config.teacher_weights:
+        load_torch(config.teacher_weights, "teacher weights")
+    if config.score_seed < 0 or config.seed < 0:
+        raise ValueError(f"--seed and --score-seed must be 0 or positive, got {config.seed} and {config.score_seed}")
+    _check_batch(config, data_root)
+
+
+def _check_batch(config: RunConfig, data_root: Path | None) -> None:
+    """The proxy batch fits in the training images (which are listed, not decoded, and kept for the run)."""
+    from proxies import get_proxy
+    from spaces import get_space
+
+    if getattr(get_space(config.space), "input_kind", "image") != "image" or not get_proxy(config.proxy).needs_data:
+        return
+    from ..data import images_for, open_split
+
+    images = images_for(config.dataset, data_root)
+    available = len(open_split(images, "train", root=data_root))
+    if config.batch_size > available:
+        raise ValueError(f"--batch-size {config.batch_size} exceeds the {available:,} training images of {images}")
+
+
 @command(name="run")
 def run_command(
     space: SpaceOption = "nb201",
@@ -239,6 +271,7 @@ def run_command(
     if is_hub(config.sampler) and not HubSampler.load(config.sampler, config.hub_registry).takes("seed"):
         console.print(f"[yellow]sampler {config.sampler} takes no seed: --seed cannot make its proposals repeatable[/]")
     out_dir = out_dir_for(config, out)
+    _check_before_study(config, storage, out_dir, data_root)
     worker = start_worker(
         config, storage=storage, out_dir=out_dir, device=device, data_root=str(data_root) if data_root else None
     )
@@ -336,6 +369,7 @@ def sweep_command(
         sampler_options=parse_sampler_options(sampler_option), hub_registry=_absolute(hub_registry),
     )  # fmt: skip
     out_dir = out or Path("results") / f"sweep-{space}-{dataset}"
+    check_writable_dir(out_dir, "sweep folder")
     cells = grid(base, parse_samplers(samplers), parse_proxy_list(proxies), parse_seeds(seeds), out_dir)
     console.print(f"sweep of {len(cells)} studies into {out_dir} ({jobs} at a time)")
     start = time.perf_counter()

@@ -1,7 +1,7 @@
 """Scoring: turning architectures into proxy scores, once, with a shared cache."""
 
 from ._batched import BatchedScorer, PrecomputedStudent
-from ._cache import ScoreCache
+from ._cache import CacheUnavailableError, ScoreCache
 from ._packs import PACK_FORMAT, PackError, PackSummary, export_pack, import_pack, read_pack
 from ._records import FAILED, NONFINITE, OK, PRECISIONS, STATUSES, TRANSIENT, ScoreRecord, ScoringConfig, score_key
 from ._scorer import Scorer, network_seed
@@ -18,6 +18,7 @@ __all__ = [
     "STATUSES",
     "TRANSIENT",
     "BatchedScorer",
+    "CacheUnavailableError",
     "PackError",
     "PackSummary",
     "PrecomputedStudent",

@@ -50,6 +50,44 @@ _configs = sa.Table(
 )
 
 
+class CacheUnavailableError(ValueError):
+    """The score cache's database cannot be opened; the message names the URL, why, and what to do."""
+
+    def __init__(self, url: str, err: BaseException) -> None:
+        detail = str(getattr(err, "orig", None) or err).strip().splitlines()
+        reason = detail[0] if detail else type(err).__name__
+        if "file is not a database" in reason:
+            hint = "the file is damaged or not an SQLite database: move it aside (its scores are lost) or pass another"
+        elif isinstance(err, OSError) or "unable to open database file" in reason or "readonly" in reason:
+            hint = "its folder must exist or be creatable, and be writable: fix that or pass another"
+        else:
+            hint = "check the URL and that the database server runs and is reachable, or pass another"
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True) if "://" in url else url
+        super().__init__(f"cannot open the score cache {shown} ({reason}); {hint} --cache URL")
+
+
+def _open(url: str) -> sa.engine.Engine:
+    """An engine on ``url`` with the cache's tables, created where missing."""
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
+    if url.startswith("postgresql"):
+        connect_args = {"connect_timeout": 10}
+    engine = sa.create_engine(url, connect_args=connect_args)
+    if url.startswith("sqlite"):
+        with engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    try:
+        _metadata.create_all(engine, checkfirst=True)
+    except sa.exc.DBAPIError:
+        # Workers starting together race to create the table; the loser finds it made.
+        if not sa.inspect(engine).has_table(_scores.name):
+            raise
+    return engine
+
+
 class ScoreCache:
     """Scores keyed by (config, arch, proxy) in a SQL database at ``url``.
 
@@ -59,22 +97,11 @@ class ScoreCache:
     def __init__(self, url: str, *, stale_after: float = 600.0) -> None:
         if "://" not in url:
             raise ValueError(f"score cache URL {url!r} is not a database URL (e.g. sqlite:///results/scores.db)")
-        if url.startswith("sqlite:///"):
-            path = url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
         self.url = url
-        self.engine = sa.create_engine(url, connect_args=connect_args)
-        if url.startswith("sqlite"):
-            with self.engine.begin() as conn:
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         try:
-            _metadata.create_all(self.engine, checkfirst=True)
-        except sa.exc.DBAPIError:
-            # Workers starting together race to create the table; the loser finds it made.
-            if not sa.inspect(self.engine).has_table(_scores.name):
-                raise
+            self.engine = _open(url)
+        except (OSError, sa.exc.SQLAlchemyError) as err:
+            raise CacheUnavailableError(url, err) from None
         self.stale_after = stale_after
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..files import write_csv, write_text
 from ..scoring import Scorer
 from ._config import RunConfig
 from ._hub import is_hub
@@ -135,8 +136,9 @@ def run_sweep(
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.json").write_text(
-        json.dumps({"cells": [c.config.to_dict() for c in cells], "storage": storage, "jobs": jobs}, indent=2) + "\n"
+    write_text(
+        out / "sweep.json",
+        json.dumps({"cells": [c.config.to_dict() for c in cells], "storage": storage, "jobs": jobs}, indent=2) + "\n",
     )
     summaries: list[dict[str, Any]] = []
     if jobs == 1:
@@ -159,9 +161,9 @@ def run_sweep(
                     on_cell(summaries[-1])
     order = {c.config.study_name: i for i, c in enumerate(cells)}
     summary = pd.DataFrame(summaries).sort_values("study", key=lambda s: s.map(order)).reset_index(drop=True)
-    summary.to_csv(out / "cells.csv", index=False)
+    write_csv(summary, out / "cells.csv", index=False)
     trials = pd.concat([pd.read_csv(c.out_dir / "trials.csv") for c in cells], ignore_index=True)
-    trials.to_csv(out / "trials.csv", index=False)
+    write_csv(trials, out / "trials.csv", index=False)
     return trials, summary
 
 
