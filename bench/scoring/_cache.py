@@ -18,6 +18,8 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from ..databases import database_url
+from ..processes import pid_alive
 from ._records import TRANSIENT, ScoreRecord, known_version, score_key
 
 RUNNING = "running"
@@ -59,10 +61,12 @@ class ScoreCache:
     def __init__(self, url: str, *, stale_after: float = 600.0) -> None:
         if "://" not in url:
             raise ValueError(f"score cache URL {url!r} is not a database URL (e.g. sqlite:///results/scores.db)")
+        url = database_url(url)
         if url.startswith("sqlite:///"):
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                check_sqlite_file(path)
         connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
         self.url = url
         self.engine = sa.create_engine(url, connect_args=connect_args)
@@ -285,13 +289,27 @@ def _owner_dead(owner: str) -> bool:
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return False  # another machine's worker: only its silence (``stale_after``) tells
+    return not pid_alive(int(pid))  # a zombie, killed but not yet reaped, is dead
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(path: str) -> None:
+    """A ValueError in one line, naming the file and what to do, when ``path`` exists but is no SQLite database
+    (SQLite would say only "file is not a database", at the first query)."""
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise ValueError(f"score cache {path} is a folder, not a SQLite file; pass --cache sqlite:///FILE") from None
+    if head and head != _SQLITE_HEADER:
+        raise ValueError(
+            f"score cache {path} is not a SQLite database (damaged or another kind of file): move it aside to start "
+            "an empty cache there, or pass --cache with another file"
+        )
 
 
 def _row(config: str, arch: str, proxy: str, index: int | None, owner: str, record: ScoreRecord | None = None) -> dict:
