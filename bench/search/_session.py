@@ -63,7 +63,8 @@ def create_or_load_study(
             f"not {getattr(config, name)!r}; pick another --study-name or --storage"
         )
     if before.n_trials != config.n_trials:
-        study.set_user_attr(CONFIG_ATTR, config.to_dict())  # the budget is the latest run's
+        # The budget is the latest run's; the cache stays the one the study was created with.
+        study.set_user_attr(CONFIG_ATTR, {**config.to_dict(), "cache": stored.get("cache", config.cache)})
     return study
 
 
