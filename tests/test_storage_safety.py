@@ -148,7 +148,7 @@ def test_postgresql_urls_are_bound_to_the_installed_driver() -> None:
 def test_a_cache_file_that_is_no_database_is_named_in_one_line(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "scores.db"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match=f"score cache {path} is not a SQLite database.*move it aside"):
+    with pytest.raises(ValueError, match=f"score cache {path} is not a readable SQLite database.*move it aside"):
         ScoreCache(f"sqlite:///{path}")
 
 

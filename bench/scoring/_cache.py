@@ -70,7 +70,17 @@ class ScoreCache:
         connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
         self.url = url
         self.engine = sa.create_engine(url, connect_args=connect_args)
-        if url.startswith("sqlite"):
+        try:
+            self._set_up()
+        except sa.exc.DatabaseError as err:
+            if url.startswith("sqlite:///") and _DAMAGED in str(err.orig):
+                raise ValueError(_not_sqlite(url.removeprefix("sqlite:///"))) from None
+            raise
+        self.stale_after = stale_after
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def _set_up(self) -> None:
+        if self.url.startswith("sqlite"):
             with self.engine.begin() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         try:
@@ -79,8 +89,6 @@ class ScoreCache:
             # Workers starting together race to create the table; the loser finds it made.
             if not sa.inspect(self.engine).has_table(_scores.name):
                 raise
-        self.stale_after = stale_after
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def register_config(self, config: str, fields: dict) -> None:
         """Record what the config key ``config`` stands for (once; later calls with the same key are no-ops)."""
@@ -293,6 +301,15 @@ def _owner_dead(owner: str) -> bool:
 
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
+#: What SQLite says of a file whose header it reads but whose pages are damaged.
+_DAMAGED = "database disk image is malformed"
+
+
+def _not_sqlite(path: str) -> str:
+    return (
+        f"score cache {path} is not a readable SQLite database (damaged, or another kind of file): "
+        "move it aside to start an empty cache there, or pass --cache with another file"
+    )
 
 
 def check_sqlite_file(path: str) -> None:
@@ -306,10 +323,7 @@ def check_sqlite_file(path: str) -> None:
     except IsADirectoryError:
         raise ValueError(f"score cache {path} is a folder, not a SQLite file; pass --cache sqlite:///FILE") from None
     if head and head != _SQLITE_HEADER:
-        raise ValueError(
-            f"score cache {path} is not a SQLite database (damaged or another kind of file): move it aside to start "
-            "an empty cache there, or pass --cache with another file"
-        )
+        raise ValueError(_not_sqlite(path))
 
 
 def _row(config: str, arch: str, proxy: str, index: int | None, owner: str, record: ScoreRecord | None = None) -> dict:
