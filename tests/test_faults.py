@@ -38,6 +38,11 @@ def _bench(cwd: Path, *args: object) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+def _run_args(n_trials: int, cache: str, out: Path) -> list[object]:
+    return ["run", "--proxy", "params", "--sampler", "random", "--n-trials", n_trials, "--study-name", "cut",
+            "--device", "cpu", "--no-progress", "--cache", cache, "--out", out]  # fmt: skip
+
+
 def _study(journal: Path, name: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=name, storage=open_storage(str(journal)).storage).get_trials()
 
@@ -51,11 +56,12 @@ def _mid_record(whole: bytes, offset: int) -> int:
 
 def test_a_journal_cut_at_any_offset_loses_at_most_its_last_record(tmp_path: Path) -> None:
     n_trials = 12
-    config = RunConfig(
-        proxy="params", sampler="random", n_trials=n_trials, study_name="cut", cache=f"sqlite:///{tmp_path}/s.db"
-    ).resolved()
+    cache = f"sqlite:///{tmp_path}/s.db"
     full = tmp_path / "full.log"
-    start_worker(config, storage=str(full), out_dir=tmp_path / "out", device="cpu").run()
+    # The finished run in a process of its own, as a crash leaves it: its trials name a worker that is gone.
+    first = _bench(tmp_path, *_run_args(n_trials, cache, tmp_path / "run"), "--storage", full)
+    assert first.returncode == 0, first.stderr
+    config = RunConfig(proxy="params", sampler="random", n_trials=n_trials, study_name="cut", cache=cache).resolved()
     whole = full.read_bytes()
     offsets = sorted({_mid_record(whole, int(len(whole) * f)) for f in (0.001, 0.2, 0.5, 0.8, 0.97)} | {len(whole) - 2})
     for offset in offsets:
@@ -72,8 +78,7 @@ def test_a_journal_cut_at_any_offset_loses_at_most_its_last_record(tmp_path: Pat
 
 
 def test_bench_run_on_a_cut_journal_says_so_in_one_line_and_goes_on(tmp_path: Path) -> None:
-    args = ["run", "--proxy", "params", "--sampler", "random", "--n-trials", 8, "--study-name", "cut", "--device",
-            "cpu", "--no-progress", "--cache", f"sqlite:///{tmp_path}/s.db", "--out", tmp_path / "run"]  # fmt: skip
+    args = _run_args(8, f"sqlite:///{tmp_path}/s.db", tmp_path / "run")
     first = _bench(tmp_path, *args)
     assert first.returncode == 0, first.stderr
     journal = tmp_path / "run" / "journal.log"
@@ -111,6 +116,14 @@ def test_a_killed_unreaped_worker_never_stalls_the_study(tmp_path: Path, storage
     assert len(retry) == 1 and retry[0].state in COUNTED and retry[0].params == trials[killed].params
 
 
+def _peek(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials, read without the journal's lock (which the stopped worker may hold)."""
+    if "://" in url:
+        return trials_of(url, name)
+    backend = optuna.storages.journal.JournalFileBackend(url)
+    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(backend)).get_trials()
+
+
 def _kill_inside_a_trial(worker: subprocess.Popen, url: str, name: str) -> int:
     """Stop ``worker`` until it is caught running a trial, then SIGKILL it; the number of that trial."""
     deadline = time.monotonic() + TIMEOUT
@@ -118,7 +131,7 @@ def _kill_inside_a_trial(worker: subprocess.Popen, url: str, name: str) -> int:
         assert worker.poll() is None, "the worker ended before it could be killed"
         os.kill(worker.pid, signal.SIGSTOP)
         try:
-            trials = trials_of(url, name)
+            trials = _peek(url, name)
         except KeyError:  # the study is not created yet
             trials = []
         pid = [str(worker.pid)]
