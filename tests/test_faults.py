@@ -126,27 +126,32 @@ def _peek(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def _kill_inside_a_trial(worker: subprocess.Popen, url: str, name: str) -> int:
-    """Stop ``worker`` until it is caught running a trial, then SIGKILL it; the number of that trial."""
+    """SIGKILL ``worker`` inside a trial: seen running one, it is stopped, seen running it still, and killed; the
+    number of that trial."""
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         assert worker.poll() is None, "the worker ended before it could be killed"
-        os.kill(worker.pid, signal.SIGSTOP)
-        try:
-            trials = _peek(url, name)
-        except KeyError:  # the study is not created yet
-            trials = []
-        pid = [str(worker.pid)]
-        mine = [
-            t.number
-            for t in trials
-            if t.state == TrialState.RUNNING and str(t.user_attrs.get("worker", "")).split(":")[1:2] == pid
-        ]
-        if mine:
-            os.kill(worker.pid, signal.SIGKILL)
-            return mine[0]
-        os.kill(worker.pid, signal.SIGCONT)
-        time.sleep(0.05)
+        if running := _running_trials_of(worker.pid, url, name):
+            os.kill(worker.pid, signal.SIGSTOP)
+            if still := set(running) & set(_running_trials_of(worker.pid, url, name)):
+                os.kill(worker.pid, signal.SIGKILL)
+                return min(still)
+            os.kill(worker.pid, signal.SIGCONT)
+        time.sleep(0.02)
     raise AssertionError("the worker was never caught inside a trial")
+
+
+def _running_trials_of(pid: int, url: str, name: str) -> list[int]:
+    try:
+        trials = _peek(url, name)
+    except KeyError:  # the study is not created yet
+        return []
+    worker = [str(pid)]
+    return [
+        t.number
+        for t in trials
+        if t.state == TrialState.RUNNING and str(t.user_attrs.get("worker", "")).split(":")[1:2] == worker
+    ]
 
 
 @pytest.mark.parametrize("damage", ["text", "truncated"])
