@@ -51,6 +51,14 @@ def proxies_slow(session: nox.Session) -> None:
 
 
 @nox.session
+def faults(session: nox.Session) -> None:
+    """Faults injected into real runs: journals cut at several offsets, a worker killed and left unreaped, damaged
+    score caches (the PostgreSQL case where $BENCH_TEST_POSTGRES_URL names a server)."""
+    _install(session)
+    session.run("pytest", "-m", "faults", *session.posargs, env=_env())
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")

@@ -71,7 +71,11 @@ ScoreSeedOption = Annotated[
     int, typer.Option("--score-seed", help="Seed of the scores (batch, initialisation); kept apart from --seed.")
 ]
 InitOption = Annotated[str, typer.Option(help="Initialisation of the random networks (default or diswot).")]
-CacheOption = Annotated[str, typer.Option(help="Score cache database URL (shared by all runs and workers).")]
+CacheOption = Annotated[
+    str,
+    typer.Option(help="Score cache database URL, shared by all runs and workers (default: results/scores.db here, "
+                 "made absolute; a study keeps its cache for later runs and workers)."),
+]  # fmt: skip
 StorageOption = Annotated[
     str | None,
     typer.Option(help="Optuna storage: a journal file path, sqlite:///PATH, postgresql://... or memory "

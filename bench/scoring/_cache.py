@@ -18,6 +18,8 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from ..databases import database_url
+from ..processes import pid_alive
 from ._records import TRANSIENT, ScoreRecord, known_version, score_key
 
 RUNNING = "running"
@@ -72,6 +74,7 @@ def _open(url: str) -> sa.engine.Engine:
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            check_sqlite_file(path)
     connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
     if url.startswith("postgresql"):
         connect_args = {"connect_timeout": 10}
@@ -97,10 +100,13 @@ class ScoreCache:
     def __init__(self, url: str, *, stale_after: float = 600.0) -> None:
         if "://" not in url:
             raise ValueError(f"score cache URL {url!r} is not a database URL (e.g. sqlite:///results/scores.db)")
+        url = database_url(url)
         self.url = url
         try:
             self.engine = _open(url)
         except (OSError, sa.exc.SQLAlchemyError) as err:
+            if url.startswith("sqlite:///") and _DAMAGED in str(getattr(err, "orig", err)):
+                raise ValueError(_not_sqlite(url.removeprefix("sqlite:///"))) from None
             raise CacheUnavailableError(url, err) from None
         self.stale_after = stale_after
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -312,13 +318,33 @@ def _owner_dead(owner: str) -> bool:
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return False  # another machine's worker: only its silence (``stale_after``) tells
+    return not pid_alive(int(pid))  # a zombie, killed but not yet reaped, is dead
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+#: What SQLite says of a file whose header it reads but whose pages are damaged.
+_DAMAGED = "database disk image is malformed"
+
+
+def _not_sqlite(path: str) -> str:
+    return (
+        f"score cache {path} is not a readable SQLite database (damaged, or another kind of file): "
+        "move it aside to start an empty cache there, or pass --cache with another file"
+    )
+
+
+def check_sqlite_file(path: str) -> None:
+    """A ValueError in one line, naming the file and what to do, when ``path`` exists but is no SQLite database
+    (SQLite would say only "file is not a database", at the first query)."""
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise ValueError(f"score cache {path} is a folder, not a SQLite file; pass --cache sqlite:///FILE") from None
+    if head and head != _SQLITE_HEADER:
+        raise ValueError(_not_sqlite(path))
 
 
 def _row(config: str, arch: str, proxy: str, index: int | None, owner: str, record: ScoreRecord | None = None) -> dict:

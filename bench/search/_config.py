@@ -10,6 +10,7 @@ from proxies import get_proxy
 from spaces import SearchSpace, get_space
 
 from ..data import check_dataset
+from ..databases import absolute_database_url
 from ..scoring import ScoringConfig
 from ._hub import HubName, is_hub
 from ._samplers import SAMPLERS, SamplerSpec, sampler_spec
@@ -17,6 +18,8 @@ from ._samplers import SAMPLERS, SamplerSpec, sampler_spec
 #: Objective name -> Optuna direction. The proxy score is always the first objective.
 OBJECTIVES = {"score": "maximize", "params": "minimize", "flops": "minimize"}
 DEFAULT_N_TRIALS = 100
+#: The score cache of a run that names none: ``results/scores.db`` under the folder the study is created in,
+#: made absolute then and recorded in the study, so that every later run and worker uses that one file.
 DEFAULT_CACHE = "sqlite:///results/scores.db"
 # Multi-objective by default where the sampler is made for it: the proxy against the student's size.
 _DEFAULT_OBJECTIVES = {"nsga2": ("score", "params")}
@@ -121,7 +124,7 @@ class RunConfig:
         weights = self.teacher_weights if teacher else None
         return dataclasses.replace(
             self, objectives=tuple(objectives), teacher=teacher, teacher_weights=weights, study_name=name,
-            population_size=population, sample_size=sample,
+            population_size=population, sample_size=sample, cache=absolute_database_url(self.cache),
         )  # fmt: skip
 
     def default_study_name(self, objectives: tuple[str, ...] | None = None) -> str:
@@ -195,6 +198,10 @@ class RunConfig:
         values.setdefault("include_invalid", True)
         values["objectives"] = tuple(values.get("objectives", ()))
         return cls(**values)
+
+    def uses_default_cache(self) -> bool:
+        """Whether the cache is the default one of the current folder (the run named none)."""
+        return absolute_database_url(self.cache) == absolute_database_url(DEFAULT_CACHE)
 
     def with_images(self, data_root: str | None) -> RunConfig:
         """This config with the images of its proxy batch chosen from what ``data_root`` holds (image spaces)."""
