@@ -339,9 +339,9 @@ def test_debug_shows_the_traceback(bad, tmp_path):
     args = ["score", "--proxy", "params", "--arch", "1", "--out", tmp_path / "s.csv", "--cache", cache]
     for result in (invoke("--debug", *args), invoke(*args, env={"BENCH_DEBUG": "1"})):
         assert result.exit_code == 1
-        assert type(result.exception).__name__ == "CacheUnavailableError"  # raised, not printed as one line
+        assert type(result.exception).__name__ == "DamagedCacheError"  # raised, not printed as one line
         assert "error:" not in result.output
-    assert invoke(*args, env={"BENCH_DEBUG": "0"}).output.startswith("error: cannot open the score cache")
+    assert invoke(*args, env={"BENCH_DEBUG": "0"}).output.startswith("error: score cache")
 
 
 def test_optunas_trial_failure_traceback_is_left_to_the_commands_line(monkeypatch):

@@ -170,7 +170,7 @@ def test_a_damaged_score_cache_is_one_line_naming_the_file(tmp_path: Path, damag
     result = _bench(tmp_path, *[*args[:-1], tmp_path / "again"])
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: score cache {cache} is not a readable SQLite database (damaged, or another kind of file): "
-        "move it aside to start an empty cache there, or pass --cache with another file"
+        f"error: score cache {cache} is not a readable SQLite database (file is not a database: damaged, or "
+        "another kind of file): move it aside to start an empty cache there, or pass --cache with another file"
     ]
     assert not (tmp_path / "again").exists(), "nothing is written for a run that cannot start"

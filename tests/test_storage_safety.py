@@ -116,6 +116,7 @@ def test_a_worker_waiting_for_the_budget_fails_a_silent_trial_of_another_machine
     study = optuna.create_study(storage=opened.storage, study_name="s")
     stuck = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
     stuck.set_user_attr("worker", "another-host:4242:1")
+    stuck.set_user_attr("arch", "drawn")  # it had drawn its parameters: the retry keeps them
     opened.storage.record_heartbeat(stuck._trial_id)
     done: list[object] = []
     thread = threading.Thread(

@@ -106,7 +106,7 @@ class ScoreCache:
             self.engine = _open(url)
         except (OSError, sa.exc.SQLAlchemyError) as err:
             if url.startswith("sqlite:///") and _DAMAGED in str(getattr(err, "orig", err)):
-                raise ValueError(_not_sqlite(url.removeprefix("sqlite:///"))) from None
+                raise DamagedCacheError(url.removeprefix("sqlite:///")) from None
             raise CacheUnavailableError(url, err) from None
         self.stale_after = stale_after
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -328,9 +328,16 @@ _DAMAGED = "database disk image is malformed"
 
 def _not_sqlite(path: str) -> str:
     return (
-        f"score cache {path} is not a readable SQLite database (damaged, or another kind of file): "
-        "move it aside to start an empty cache there, or pass --cache with another file"
+        f"score cache {path} is not a readable SQLite database (file is not a database: damaged, or another kind "
+        "of file): move it aside to start an empty cache there, or pass --cache with another file"
     )
+
+
+class DamagedCacheError(CacheUnavailableError):
+    """The score cache's file is there but is no SQLite database, or a damaged one."""
+
+    def __init__(self, path: str) -> None:
+        ValueError.__init__(self, _not_sqlite(path))
 
 
 def check_sqlite_file(path: str) -> None:
@@ -344,7 +351,7 @@ def check_sqlite_file(path: str) -> None:
     except IsADirectoryError:
         raise ValueError(f"score cache {path} is a folder, not a SQLite file; pass --cache sqlite:///FILE") from None
     if head and head != _SQLITE_HEADER:
-        raise ValueError(_not_sqlite(path))
+        raise DamagedCacheError(path)
 
 
 def _row(config: str, arch: str, proxy: str, index: int | None, owner: str, record: ScoreRecord | None = None) -> dict:
