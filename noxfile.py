@@ -51,6 +51,14 @@ def proxies_slow(session: nox.Session) -> None:
 
 
 @nox.session
+def faults(session: nox.Session) -> None:
+    """Faults injected into real runs: journals cut at several offsets, a worker killed and left unreaped, damaged
+    score caches (the PostgreSQL case where $BENCH_TEST_POSTGRES_URL names a server)."""
+    _install(session)
+    session.run("pytest", "-m", "faults", *session.posargs, env=_env())
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
@@ -174,3 +182,28 @@ def reproduce(session: nox.Session) -> None:
     sums = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out).as_posix()}\n" for p in made)
     (out / "SHA256SUMS").write_text(sums)
     session.log(f"{len(made)} tables and figures under {REPRODUCE}; their digests in {REPRODUCE / 'SHA256SUMS'}")
+
+
+PAPER_EXPERIMENT = "experiments/nb201-cifar10.toml"
+PAPER_OUT = "docs/results"
+
+
+@nox.session
+def paper(session: nox.Session) -> None:
+    """The paper's tables and figures (docs/results/) from the committed score pack and search trials, made twice:
+    the second time elsewhere, and both must be the same bytes. Nothing is scored; minutes on a CPU."""
+    import filecmp
+    import shutil
+    import tempfile
+
+    _install(session)
+    env = _env()
+    shutil.rmtree(ROOT / PAPER_OUT, ignore_errors=True)
+    session.run("bench", "paper", PAPER_EXPERIMENT, "--out", PAPER_OUT, env=env)
+    with tempfile.TemporaryDirectory() as tmp:
+        session.run("bench", "paper", PAPER_EXPERIMENT, "--out", f"{tmp}/again", env=env)
+        made = sorted(p.relative_to(ROOT / PAPER_OUT) for p in (ROOT / PAPER_OUT).rglob("*") if p.is_file())
+        _, differ, missing = filecmp.cmpfiles(ROOT / PAPER_OUT, f"{tmp}/again", [str(p) for p in made], shallow=False)
+        if differ or missing:
+            session.error(f"not the same bytes twice: {', '.join(differ + missing)}")
+    session.log(f"{len(made)} tables and figures under {PAPER_OUT}, the same bytes twice")

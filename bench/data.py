@@ -15,6 +15,7 @@ time. A proxy batch decodes only its own images (:func:`open_split`), unless tha
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -83,6 +84,11 @@ DATASETS: dict[str, DatasetSpec] = {
 
 class DataNotFoundError(FileNotFoundError):
     """No layout of a dataset was found; the message names the paths tried and how to get the data."""
+
+
+class DataError(ValueError):
+    """A dataset's file is there but unusable: damaged, truncated, empty or of another layout. The message
+    names the file and what is wrong with it."""
 
 
 @dataclass(frozen=True)
@@ -177,9 +183,19 @@ class EncodedSplit:
         chosen = range(len(self)) if indices is None else [int(i) for i in indices]
         classes = _class_order({cls for cls, _ in self.keys})
         index = {c: i for i, c in enumerate(classes)}
-        images = np.stack([_decode(self.blobs[i]()) for i in chosen])
+        images = np.stack([self._decoded(i) for i in chosen])
         labels = np.array([index[self.keys[i][0]] for i in chosen], dtype=np.int64)
         return ImageArrays(images, labels, classes, self.source)
+
+    def _decoded(self, i: int) -> np.ndarray:
+        try:
+            return _decode(self.blobs[i]())
+        except Exception as err:  # PIL raises several types for bytes that are not an image
+            cls, name = self.keys[i]
+            raise DataError(
+                f"image {cls}/{name} of {self.source} cannot be decoded ({type(err).__name__}: {err}); "
+                "the file is damaged: replace it with an intact copy"
+            ) from None
 
 
 def _encoded(members: list[tuple[str, str, Callable[[], bytes]]], source: str) -> EncodedSplit:
@@ -227,10 +243,12 @@ def _tar_entries(buffer: bytes) -> list[tuple[str, int, int]]:
                 name = prefix + b"/" + name
             entries.append((name.decode("utf-8", "surrogateescape"), offset + 512, size))
         offset += 512 + (size + 511) // 512 * 512
-    if plain and _checksums_hold(headers):
-        return entries
-    with tarfile.open(fileobj=io.BytesIO(buffer), mode="r:") as tar:
-        return [(m.name, m.offset_data, m.size) for m in tar if m.isfile()]
+    if not (plain and _checksums_hold(headers)):
+        with tarfile.open(fileobj=io.BytesIO(buffer), mode="r:") as tar:
+            entries = [(m.name, m.offset_data, m.size) for m in tar if m.isfile()]
+    if entries and entries[-1][1] + entries[-1][2] > len(buffer):
+        raise tarfile.ReadError(f"truncated: {entries[-1][0]} ends past the end of the archive")
+    return entries
 
 
 def _checksums_hold(headers: list[bytes]) -> bool:
@@ -256,22 +274,39 @@ def _checksums_hold(headers: list[bytes]) -> bool:
     return True
 
 
-def _tarball_members(tarball: Path, split: str) -> EncodedSplit:
-    data = tarball.read_bytes()
+@functools.lru_cache(maxsize=2)
+def _tarball_index(path: str, size: int, mtime_ns: int) -> tuple[memoryview, list[tuple[str, int, int]]]:
+    """The uncompressed bytes of a tarball and its regular files (name, data offset, size); kept for the
+    tarball's size and modification time, so a check and the load that follows read it once."""
+    data = Path(path).read_bytes()
+    if not data:
+        raise DataError(f"{path} is empty (0 bytes); replace it with an intact copy")
     try:
         buffer = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-    except (EOFError, OSError, zlib.error) as err:
-        # The error tarfile gives for a damaged archive, as when it read the tarball itself.
-        raise tarfile.ReadError(f"{tarball} is not a readable tarball: {err}") from err
-    view = memoryview(buffer)
+        entries = _tar_entries(buffer)
+    except (EOFError, OSError, zlib.error, tarfile.TarError) as err:
+        raise DataError(
+            f"{path} is not a readable tarball ({err or type(err).__name__}): it is damaged or truncated; "
+            "replace it with an intact copy"
+        ) from None
+    return memoryview(buffer), entries
+
+
+def _tarball_members(tarball: Path, split: str) -> EncodedSplit:
+    stat = tarball.stat()
+    view, entries = _tarball_index(str(tarball), stat.st_size, stat.st_mtime_ns)
     members = []
     marker = f"{split}/"
-    for name, start, size in _tar_entries(buffer):
+    for name, start, size in entries:
         cls = _split_and_class(name, split) if marker in name else None
         if cls is not None:
             members.append((cls, name.rsplit("/", 1)[-1], lambda s=start, n=size: bytes(view[s : s + n])))
     if not members:
-        raise DataNotFoundError(f"{tarball} holds no images under {split}/<class>/")
+        example = f"; it holds e.g. {entries[0][0]}" if entries else "; it holds no files"
+        raise DataError(
+            f"{tarball} holds no images under {split}/<class>/ (the layout is {split}/<class>/<image>.jpg or "
+            f".png{example})"
+        )
     return _encoded(members, str(tarball))
 
 
@@ -416,6 +451,8 @@ def require_dataset(dataset: str, root: str | os.PathLike | None = None, split: 
     where = locate(dataset, root)
     if where is None:
         raise _not_found(dataset, split, resolve_data_root(root))
+    if where.is_file():  # a tarball: listing it (kept for the load that follows) finds a damaged one now
+        _tarball_members(where, split)
     return where
 
 
@@ -433,6 +470,47 @@ def locate(dataset: str, root: str | os.PathLike | None = None) -> Path | None:
         return folder
     tarballs = sorted(folder.glob("*.tar.gz")) + sorted(folder.glob("*.tgz")) if folder.is_dir() else []
     return tarballs[0] if tarballs else None
+
+
+#: Images per split of the datasets as published.
+EXPECTED_IMAGES = {
+    "cifar10": {"train": 50_000, "test": 10_000},
+    "cifar100": {"train": 50_000, "test": 10_000},
+}
+
+
+@dataclass(frozen=True)
+class DatasetCheck:
+    """What ``bench data check`` reports of one dataset: where it is, whether it is usable and why not."""
+
+    name: str
+    where: Path | None
+    ok: bool
+    detail: str
+    images: dict[str, int]
+
+
+def verify_dataset(dataset: str, root: str | os.PathLike | None = None, *, decode: int = 4) -> DatasetCheck:
+    """Open what :func:`locate` finds of ``dataset`` and check it: each split's layout and image count against
+    the published one, and ``decode`` images of each split (seeded picks) decoded. Nothing is cached."""
+    check_dataset(dataset)
+    where = locate(dataset, root)
+    if where is None:
+        return DatasetCheck(dataset, None, False, "not found", {})
+    counts: dict[str, int] = {}
+    try:
+        for split in SPLITS if dataset != "ImageNet16-120" else ("test",):
+            opened = open_split(dataset, split, root=root)
+            counts[split] = len(opened)
+            expected = EXPECTED_IMAGES.get(dataset, {}).get(split)
+            if expected is not None and counts[split] != expected:
+                detail = f"{split} has {counts[split]:,} images, not the {expected:,} expected"
+                return DatasetCheck(dataset, where, False, detail, counts)
+            picks = np.random.default_rng(0).choice(len(opened), size=min(decode, len(opened)), replace=False)
+            opened.take(np.sort(picks))
+    except (DataError, DataNotFoundError, OSError, pickle.UnpicklingError, EOFError) as err:
+        return DatasetCheck(dataset, where, False, str(err).replace(f"{where} ", "").strip(), counts)
+    return DatasetCheck(dataset, where, True, ", ".join(f"{n:,} {s}" for s, n in counts.items()) + " images", counts)
 
 
 def normalize(images: np.ndarray, dataset: str) -> torch.Tensor:

@@ -120,12 +120,11 @@ def load_teacher(
 
 
 def _load_weights(net: nn.Module, path: Path, name: str) -> None:
+    from .files import load_torch
+
     if not path.is_file():
         raise FileNotFoundError(f"teacher weights {path} do not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a file that is not a state dict
-        raise ValueError(f"teacher weights {path} are not a PyTorch state dict: {err}") from err
+    state = load_torch(path, "teacher weights")
     # Checkpoints often wrap the state dict; accept the usual keys.
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):

@@ -16,7 +16,7 @@ from . import (
     transformer,  # noqa: F401
     weights,  # noqa: F401
 )
-from ._base import Proxy, ProxyError, ProxyInputs
+from ._base import Proxy, ProxyError, ProxyInputs, StudentBatch
 from ._init import INITS, initialise
 from ._registry import PROXIES, get_proxy, list_proxies, parse_proxy_list, proxy_version, register_proxy
 
@@ -26,6 +26,7 @@ __all__ = [
     "Proxy",
     "ProxyError",
     "ProxyInputs",
+    "StudentBatch",
     "get_proxy",
     "initialise",
     "list_proxies",

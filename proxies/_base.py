@@ -32,6 +32,23 @@ class ProxyInputs:
         return self.images.device
 
 
+@dataclass(frozen=True)
+class StudentBatch:
+    """Many students' features on one batch, each tensor with a leading student axis of length K.
+
+    ``features`` has the fields of :class:`spaces.Features`: ``stages`` (each K x B x C x H x W), ``pre_pool``
+    (K x B x C x H x W), ``embedding`` (K x B x C) and ``logits`` (K x B x classes); ``classifier_weight``
+    is K x classes x C and ``classifier_bias`` K x classes.
+    """
+
+    features: Any
+    classifier_weight: torch.Tensor
+    classifier_bias: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.classifier_weight)
+
+
 class ProxyError(RuntimeError):
     """A proxy could not score a student; the reason is recorded and the run goes on."""
 
@@ -71,6 +88,12 @@ class Proxy(abc.ABC):
 
     def prepare_teacher(self, teacher: FeatureNetwork, inputs: ProxyInputs) -> Any:
         """Teacher-side work shared by every student of a batch (e.g. teacher features)."""
+        return None
+
+    def score_batch(self, students: StudentBatch, inputs: ProxyInputs) -> torch.Tensor | None:
+        """Every student's score as one K-vector left on the device (no host sync), or None where the proxy
+        has no batched form. It must equal :meth:`score` of each student to rounding; a student whose value
+        is not finite is scored again by :meth:`score`, which says why. Only ``feature_only`` proxies have one."""
         return None
 
     @abc.abstractmethod

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from spaces import FeatureNetwork, Features
 
-from ._base import Proxy, ProxyError, ProxyInputs
+from ._base import Proxy, ProxyError, ProxyInputs, StudentBatch
 from ._nets import finite, generator, require_teacher
 from ._registry import register_proxy
 from ._similarity import channel_gram, relation_gram, squared_distance
@@ -72,6 +72,18 @@ class DistillationProxy(Proxy):
             teacher = self.prepare_teacher(require_teacher(inputs, self.name), inputs)
         return -finite(self.loss(detached_features(student, inputs.images), teacher, inputs), f"{self.name} loss")
 
+    def score_batch(self, students: StudentBatch, inputs: ProxyInputs) -> torch.Tensor | None:
+        from ._kd_batched import BATCHED_LOSSES
+
+        loss = BATCHED_LOSSES.get(self.name)
+        if loss is None:
+            return None
+        teacher = inputs.teacher_state
+        if teacher is None:
+            teacher = self.prepare_teacher(require_teacher(inputs, self.name), inputs)
+        with torch.no_grad():
+            return -loss(students.features, teacher, inputs)
+
 
 # --- matching shapes --------------------------------------------------------------------------------
 
@@ -81,11 +93,15 @@ def _project_channels(student: torch.Tensor, channels: int, inputs: ProxyInputs,
     c_in = student.shape[1]
     if c_in == channels:
         return student
+    return F.conv2d(student, regressor(c_in, channels, inputs, role))
+
+
+def regressor(c_in: int, channels: int, inputs: ProxyInputs, role: str) -> torch.Tensor:
+    """The seeded, untrained 1x1 convolution weight (channels x c_in x 1 x 1) that maps a student's width."""
     # PyTorch's default Conv2d initialisation (kaiming_uniform with a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-    gen = generator(zlib.crc32(f"{inputs.seed}|{role}".encode()), student.device)
+    gen = generator(zlib.crc32(f"{inputs.seed}|{role}".encode()), inputs.device)
     bound = 1.0 / math.sqrt(c_in)
-    weight = torch.empty(channels, c_in, 1, 1, device=student.device).uniform_(-bound, bound, generator=gen)
-    return F.conv2d(student, weight)
+    return torch.empty(channels, c_in, 1, 1, device=inputs.device).uniform_(-bound, bound, generator=gen)
 
 
 def _same_resolution(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,6 +24,8 @@ class StackedNetwork(Protocol):
     """K students evaluated together: features stacked on a leading student axis, and each one's classifier."""
 
     k: int
+    classifier: torch.Tensor  # K x classes x C, every student's classifier weight
+    classifier_bias: torch.Tensor  # K x classes
 
     def forward_features(self, images: torch.Tensor) -> Any: ...
 

@@ -299,7 +299,7 @@ def test_a_dead_workers_students_are_taken_over_and_a_failure_is_recorded(tmp_pa
     failing = KDBench(**{**bench.__dict__, "recipe": kd_recipe(broken, train_images=64, test_images=50)})
     run_worker(failing, data_root=data_root, max_groups=2)
     record = cache.get(failing.config("kd"), "111", failing.proxy("kd"))
-    assert record.status == "failed" and "not a PyTorch state dict" in record.error
+    assert record.status == "failed" and "not a readable PyTorch weights file" in record.error
 
 
 def test_kd_table_is_a_ground_truth_and_feeds_correlate_and_the_report(tmp_path, data_root):

@@ -127,7 +127,7 @@ def test_workers_share_the_work_through_the_cache(nb201, data_root, tmp_path):
 def test_bad_worker_and_engine_settings(data_root, tmp_path):
     with pytest.raises(ValueError, match="at least 1"):
         score_in_workers(ScoringConfig(), ["params"], [0], workers=0, cache_url=f"sqlite:///{tmp_path}/s.db")
-    with pytest.raises(ValueError, match="Valid choices: batched, loop"):
+    with pytest.raises(ValueError, match="Valid choices: auto, batched, loop"):
         make_scorers(ScoringConfig(), ["params"], engine="fast")
 
 

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
+from bench.databases import database_url
 from bench.search import MEMORY, RunConfig, open_storage, start_worker, trial_result
 from bench.search._session import load_study_config
 
@@ -30,17 +31,18 @@ TIMEOUT = 240
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A new, empty database on the test server (so workers also race to create Optuna's tables)."""
+    """A new, empty database on the test server (so workers also race to create Optuna's tables), named by a
+    ``postgresql://`` URL without a driver, as the README writes it."""
     url = os.environ.get("BENCH_TEST_POSTGRES_URL")
     if not url:
         if os.environ.get("CI"):
             pytest.fail("BENCH_TEST_POSTGRES_URL is not set; .ci/run starts a PostgreSQL server and sets it")
         pytest.skip("set BENCH_TEST_POSTGRES_URL to a PostgreSQL database to run this test")
     name = f"bench_{uuid.uuid4().hex[:12]}"
-    server = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    server = sa.create_engine(database_url(url), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with server.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    yield make_url(url).set(drivername="postgresql", database=name).render_as_string(hide_password=False)
     with server.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     server.dispose()
@@ -153,7 +155,7 @@ def test_workers_share_a_study_and_compute_each_score_once(tmp_path: Path, stora
     computed = [t.user_attrs["arch"] for t in trials if not trial_result(t)["cached"]]
     assert sorted(computed) == sorted(archs), "each architecture's score was computed exactly once"
     config = RunConfig(proxy="params", score_seed=score_seed, study_name=name, cache=cache).resolved()
-    engine = sa.create_engine(cache)
+    engine = sa.create_engine(database_url(cache))
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text("SELECT arch, status FROM bench_scores_v2 WHERE config = :c"), {"c": config.scoring().key()}

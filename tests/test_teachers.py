@@ -95,5 +95,5 @@ def test_weights_roundtrip_and_errors(tmp_path):
     with pytest.raises(ValueError, match=r"wrong shape classifier\.weight"):
         teacher("resnet20", weights=tmp_path / "wrong.pt")
     (tmp_path / "junk.pt").write_text("not a checkpoint")
-    with pytest.raises(ValueError, match="not a PyTorch state dict"):
+    with pytest.raises(ValueError, match="not a readable PyTorch weights file"):
         teacher("resnet20", weights=tmp_path / "junk.pt")

@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
+from ..files import atomic_open
 from ._stats import pareto_mask
 
 PLOT_FORMATS = ("png", "pdf")
@@ -59,8 +60,8 @@ def save(fig: Figure, stem: str | Path, formats: Sequence[str] = PLOT_FORMATS, *
         if fmt not in PLOT_FORMATS:
             raise ValueError(f"unknown plot format {fmt!r}. Valid choices: {', '.join(PLOT_FORMATS)}")
         path = stem.with_name(f"{stem.name}.{fmt}")
-        with mpl.rc_context(_STYLE):
-            fig.savefig(path, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight" if tight else None)
+        with mpl.rc_context(_STYLE), atomic_open(path, "wb") as fh:
+            fig.savefig(fh, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight" if tight else None)
         paths.append(path)
     return paths
 

@@ -67,8 +67,12 @@ class Provenance:
     commit: str = field(default_factory=git_commit)
 
     @classmethod
-    def capture(cls, config: Mapping[str, object], *, command: str | None = None) -> Provenance:
-        return cls(command=command_line() if command is None else command, config=dict(config))
+    def capture(
+        cls, config: Mapping[str, object], *, command: str | None = None, commit: str | None = None
+    ) -> Provenance:
+        """``commit`` replaces the checkout's commit, e.g. for tables that must not change with it."""
+        made = cls(command=command_line() if command is None else command, config=dict(config))
+        return made if commit is None else cls(made.command, made.config, made.versions, commit)
 
     @property
     def config_hash(self) -> str:

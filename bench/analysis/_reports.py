@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..files import write_text
 from . import _plots as plots
 from ._correlation import (
     DEFAULT_TOP,
@@ -158,6 +159,7 @@ def write_correlation_report(
     formats: Sequence[str] = FORMATS,
     plot: bool = True,
     command: str | None = None,
+    commit: str | None = None,
 ) -> tuple[pd.DataFrame, list[Path]]:
     """Correlate, then write ``correlation.*`` (every run, all and valid cells, with intervals),
     ``correlation_seeds.*`` (mean ± std over runs, when there are several) and the figures; returns the
@@ -181,7 +183,7 @@ def write_correlation_report(
         "top_percent": list(top),
         "bootstrap": vars(bootstrap),
     }
-    provenance = Provenance.capture(config, command=command)
+    provenance = Provenance.capture(config, command=command, commit=commit)
     names = metric_names(top)
     subset = ", one per isomorphism class (lowest index)" if unique else ""
     dropped = left_out(table)
@@ -337,13 +339,14 @@ def write_search_report(
     formats: Sequence[str] = FORMATS,
     plot: bool = True,
     command: str | None = None,
+    commit: str | None = None,
 ) -> list[Path]:
     """Write ``search.*`` (per sampler and proxy), ``search_anytime.*``, ``search_pairwise.*``, ``search_ranks.*``,
     ``search_runs.*``, ``search_tests.csv``, ``anytime_regret.csv`` and the figures (anytime regret, found
     fronts, critical-difference diagrams). ``config`` (settings and input digests) goes into every file's
     provenance."""
     out = Path(out)
-    provenance = Provenance.capture(config, command=command)
+    provenance = Provenance.capture(config, command=command, commit=commit)
     summary = report.summary
     keys = (["space"] if summary["space"].nunique() > 1 else []) + ["dataset"]
     method = [*[Column(k, k, kind="text") for k in keys], Column("sampler", "sampler", kind="text")]
@@ -515,7 +518,7 @@ def _runs_tables(
     ).write(out, [f for f in formats if f != "latex"])
     if "csv" in formats:
         path = out / "anytime_regret.csv"
-        path.write_text("".join(f"# {line}\n" for line in provenance.lines()) + report.curves.to_csv(index=False))
+        write_text(path, "".join(f"# {line}\n" for line in provenance.lines()) + report.curves.to_csv(index=False))
         written.append(path)
     return written
 

@@ -14,6 +14,7 @@ with different outcomes are refused: which of them is right is not the analysis'
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -95,7 +96,7 @@ def read_commented_csv(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    with path.open() as fh:
+    with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as fh:
         skip = 0
         for line in fh:
             if not line.startswith("#"):

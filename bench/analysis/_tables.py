@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..files import write_text
 from ._provenance import Provenance
 
 FORMATS = ("latex", "md", "csv")
@@ -38,7 +39,7 @@ FIT_MACRO = (
 )
 # Local to the table float: show spreads as "a ± b" rather than siunitx's default "a(b)", and a smaller font
 # for the wide tables of many metrics.
-TABLE_SETUP = r"\small\sisetup{separate-uncertainty=true}"
+TABLE_SETUP = r"\sisetup{separate-uncertainty=true}"
 MISSING = "--"
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -83,6 +84,9 @@ class Column:
     best: str | None = None
     #: A boolean column of the data: the cells to set in bold (instead of choosing them by ``best``).
     emphasis: str | None = None
+    #: A header spanning this column and its neighbours of the same group (e.g. the ground truth above
+    #: "Kendall tau" and "Spearman rho"): a two-row header in LaTeX, a prefix in Markdown.
+    group: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -93,6 +97,10 @@ class Column:
     @property
     def latex_header(self) -> str:
         return self.latex if self.latex is not None else escape_latex(self.header)
+
+    @property
+    def markdown_header(self) -> str:
+        return f"{self.group}: {self.header}" if self.group else self.header
 
 
 def _fixed(value: float, digits: int) -> str:
@@ -117,6 +125,8 @@ class Table:
     provenance: Provenance
     #: Key columns whose repeated values are shown once, and within whose groups "best" is chosen.
     groups: list[str] = field(default_factory=list)
+    #: The LaTeX font size of the table (e.g. ``footnotesize`` for one with intervals in every cell).
+    size: str = "small"
 
     def __post_init__(self) -> None:
         missing = [
@@ -127,7 +137,10 @@ class Table:
         ]
         if missing:
             raise ValueError(f"table {self.name!r} displays column(s) {', '.join(missing)} its data lacks")
-        for headers in ([c.header for c in self.columns], [c.latex_header for c in self.columns]):
+        for headers in (
+            [c.markdown_header for c in self.columns],
+            [(c.group, c.latex_header) for c in self.columns],
+        ):
             if len(set(headers)) != len(headers):
                 raise ValueError(f"table {self.name!r} has two columns headed alike: {headers}")
         # A key with one value for every row is said once in the caption rather than repeated in a column.
@@ -184,6 +197,10 @@ class Table:
             return f"{main} [{low}, {high}]"
         return rf"\num{{{main}}}" if flavour == "latex" else main
 
+    @staticmethod
+    def _name(column: Column, flavour: str) -> str:
+        return column.latex_header if flavour == "latex" else column.markdown_header
+
     def best_cells(self) -> np.ndarray:
         """A boolean (rows, displayed columns) array: the cells to set in bold."""
         return np.column_stack([self._best_mask(c) for c in self.shown])
@@ -201,12 +218,14 @@ class Table:
             texts = [self._cell(row, column, flavour) for _, row in frame.iterrows()]
             if bold and flavour == "md":
                 texts = [f"**{t}**" if best[i, j] else t for i, t in enumerate(texts)]
-            out[column.latex_header if flavour == "latex" else column.header] = texts
-        cells = pd.DataFrame(out)
+            out[j] = texts
+        cells = pd.DataFrame(out, index=frame.index)
+        # LaTeX headers may repeat under different groups ("Kendall tau" under each ground truth).
+        cells.columns = [self._name(c, flavour) for c in self.shown]
         # A group's key is shown on its first row only, as tables in papers do.
         shown = [c for c in self.shown if c.key in self.groups]
         for column in shown:
-            name = column.latex_header if flavour == "latex" else column.header
+            name = self._name(column, flavour)
             keys = frame[self.groups[: self.groups.index(column.key) + 1]].astype(str).agg("\x00".join, axis=1)
             cells.loc[keys.duplicated().to_numpy(), name] = ""
         return cells
@@ -215,10 +234,15 @@ class Table:
 
     def to_latex(self) -> str:
         cells = self.cells("latex")
+        grouped = any(c.group for c in self.shown)
+        if grouped:  # a spanning header above each group of columns
+            headers = [(escape_latex(c.group or ""), self._name(c, "latex")) for c in self.shown]
+            cells.columns = pd.MultiIndex.from_tuples(headers)
         props = np.where(self.best_cells(), "benchbest:--rwrap;", "")
         styler = cells.style.hide(axis="index").apply(lambda _: props, axis=None)
         align = "".join("l" if c.kind == "text" else "r" for c in self.shown)
         body = styler.to_latex(
+            multicol_align="c",
             hrules=True,
             caption=escape_latex(self.full_caption),
             label=self.label,
@@ -227,7 +251,7 @@ class Table:
             column_format=align,
         )
         lines = body.splitlines()
-        lines.insert(1, TABLE_SETUP)  # right after \begin{table}
+        lines.insert(1, f"\\{self.size}{TABLE_SETUP}")  # right after \begin{table}
         start = next(i for i, line in enumerate(lines) if line.startswith(r"\begin{tabular}"))
         end = next(i for i, line in enumerate(lines) if line.startswith(r"\end{tabular}"))
         lines[start] = r"\benchfit{%" + "\n" + lines[start]
@@ -260,6 +284,6 @@ class Table:
         paths = []
         for fmt in check_formats(formats):
             path = folder / f"{self.name}{SUFFIXES[fmt]}"
-            path.write_text(self.render(fmt))
+            write_text(path, self.render(fmt))
             paths.append(path)
         return paths

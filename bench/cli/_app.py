@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..data import DATA_ROOT_ENV
+from ._errors import DEBUG_ENV, debug_enabled, describe, quiet_trial_tracebacks, set_debug
 from ._lazy import LazyGroup
 
 
@@ -26,8 +27,13 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", envvar=DEBUG_ENV, help=f"Show the full traceback of an error (or ${DEBUG_ENV}=1)."),
+    ] = False,
 ) -> None:
     """Benchmark training-free proxies and Optuna searchers for distillation-aware NAS."""
+    set_debug(debug)
 
 
 app = typer.Typer(
@@ -68,22 +74,31 @@ DataRootOption = Annotated[
     typer.Option("--data-root", envvar=DATA_ROOT_ENV, help=f"Folder holding the datasets (or ${DATA_ROOT_ENV})."),
 ]
 
-# Errors that are the user's to fix: shown as one line and exit code 2, never as a traceback.
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, ImportError, PermissionError)
+
+def report_error(err: BaseException) -> None:
+    """Print ``err`` as one ``error:`` line and exit non-zero (see :mod:`bench.cli._errors`); with ``--debug``,
+    or for an error that is not the user's to fix (a bug), let it propagate with its traceback."""
+    described = None if debug_enabled() else describe(err)
+    if described is None:
+        raise err
+    message, code = described
+    # escape: a message may hold brackets, e.g. pip install -e ".[text]", that rich would take for markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code) from None
 
 
 def guarded(fn: Callable[P, R]) -> Callable[P, R]:
-    """Wrap a command so that user errors print one line naming the problem and exit with code 2."""
+    """Wrap a command so that the errors a user can act on print one line naming the problem and exit
+    non-zero (2 for arguments and inputs, 1 for files, folders and databases that fail)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        quiet_trial_tracebacks()
         try:
             return fn(*args, **kwargs)
-        except USER_ERRORS as err:
-            message = err.args[0] if isinstance(err, KeyError) and err.args else err
-            # escape: a message may hold brackets, e.g. pip install -e ".[text]", that rich would take for markup
-            err_console.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+        except Exception as err:
+            report_error(err)
+            raise  # not reached: report_error raises
 
     return wrapper
 

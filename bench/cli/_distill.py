@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,19 +19,20 @@ from rich.table import Table as RichTable
 from spaces import get_space
 
 from ..analysis import Provenance, check_formats, command_line, load_score_runs
-from ..data import check_dataset
+from ..data import check_dataset, require_dataset
 from ..devices import resolve_device
 from ..distill import LOSSES, Recipe
 from ..distill._kdbench import KDBench, remaining, run_worker, write_table
 from ..distill._run import teacher_checkpoint_info, train_architectures, train_teacher
-from ..distill._table import candidates, distillation_table, selections, summarise
+from ..distill._table import candidates, distillation_table, left_out, selections, summarise
+from ..files import atomic_open, check_writable_dir, write_csv, write_text
 from ..ground_truth import load_ground_truth
+from ..sampling import uniform_sample
 from ..scoring import ScoreCache
 from ..teachers import TEACHERS
 from ._app import DataRootOption, command, console
 from ._options import ThreadsOption
 from ._report import default_ground_truth
-from ._score import uniform_sample
 
 SpaceOption = Annotated[str, typer.Option(help="Search space of the students.")]
 DatasetOption = Annotated[str, typer.Option(help="cifar10, cifar100 or ImageNet16-120.")]
@@ -88,10 +90,14 @@ def _progress(description: str) -> Iterator:
         yield update
 
 
+class TrainingFailed(ValueError):
+    """A training run finished without a result for some networks (e.g. the loss diverged)."""
+
+
 def _print_result(archs: list[str], accs: list[float], title: str) -> None:
     table = RichTable("student", "test acc (%)", title=title)
     for arch, acc in zip(archs, accs):
-        table.add_row(arch, f"{acc:.2f}")
+        table.add_row(arch, "failed" if math.isnan(acc) else f"{acc:.2f}")
     console.print(table)
 
 
@@ -128,6 +134,7 @@ def train_teacher_command(
         train_images=train_images, test_images=test_images, augment=augment,
     )  # fmt: skip
     out = out or Path("results") / "teachers" / f"{model}-{dataset}.pt"
+    check_writable_dir(out.parent, "teacher's folder")
     with _progress(f"{model} on {dataset}") as update:
         result = train_teacher(
             model, recipe, out, space=space, device=device, data_root=data_root,
@@ -156,26 +163,38 @@ def _train_students(
     sp = get_space(space)
     archs = [sp.to_str(sp.parse(a)) for a in arch]
     out = out or Path("results") / "train" / f"{recipe.hash()}-{_safe(archs[0]) if len(archs) == 1 else len(archs)}"
+    check_writable_dir(out)
+    require_dataset(recipe.dataset, data_root)  # a missing or damaged dataset fails before the folder is made
     out.mkdir(parents=True, exist_ok=True)
     with _progress(title) as update:
         students, result = train_architectures(
             space, archs, recipe, device=device, data_root=data_root, checkpoint=out / "checkpoint.pt",
             pack=pack, amp=amp, channels_last=channels_last, progress=update,
         )  # fmt: skip
+    failures = result.failures()
     for i, (name, net) in enumerate(zip(archs, students)):
-        torch.save({"state_dict": net.state_dict(), "space": space, "arch": name}, out / f"student{i}.pt")
+        if i not in failures:
+            with atomic_open(out / f"student{i}.pt", "wb") as fh:
+                torch.save({"state_dict": net.state_dict(), "space": space, "arch": name}, fh)
     record = {
         "space": space,
         "archs": archs,
-        "test_acc": result.test_acc,
+        "test_acc": [None if i in failures else acc for i, acc in enumerate(result.test_acc)],
+        "failed": {archs[i]: reason for i, reason in failures.items()},
         "recipe": recipe.as_dict(),
         "recipe_hash": recipe.hash(),
         "history": [vars(h) for h in result.history],
         "command": command_line(),
     }
-    (out / "result.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_text(out / "result.json", json.dumps(record, indent=2) + "\n")
     _print_result(archs, result.test_acc, f"{title} (recipe {recipe.hash()})")
     console.print(f"wrote {out}")
+    if failures:
+        first = next(iter(failures.values()))
+        raise TrainingFailed(
+            f"{len(failures)} of {len(archs)} student(s) failed ({first}); result.json records them as failed: "
+            "lower --lr or check the recipe"
+        )
 
 
 @command(name="train")
@@ -345,6 +364,7 @@ def distill_report_command(
     vanilla and KD accuracy and gain, against the best benchmark-vanilla student and a random one."""
     if not ground_truth.startswith("kd:"):
         raise ValueError(f"--ground-truth must be a kd-bench table (kd:PATH), got {ground_truth!r}")
+    check_writable_dir(out)
     kd = load_ground_truth(ground_truth, space=space, data_root=data_root)
     sp = get_space(space)
     check_dataset(dataset)
@@ -353,10 +373,16 @@ def distill_report_command(
         [vars(sp.cost_on(sp.parse(a), dataset)) for a in archs], index=archs, columns=["params", "flops"]
     )
     pool = candidates(kd, dataset, max_params=max_params, costs=costs)
+    if pool.empty:
+        raise ValueError(
+            f"no student of {ground_truth} has both accuracies on {dataset}"
+            + (f" within --max-params {max_params:g}" if max_params is not None else "")
+        )
     bench_spec = benchmark or default_ground_truth(space, data_root)
     bench_truth = load_ground_truth(bench_spec, space=space, data_root=data_root)
     runs = load_score_runs(scores, defaults={"space": space, "dataset": dataset})
     picks = selections(runs, pool, space=space, benchmark=bench_truth.accuracy(dataset))
+    dropped = left_out(runs, pool, space=space)
     # NAS-Bench-201 names its students by index: an arch string is too wide for a table cell.
     try:
         picks["student"] = [str(sp.index(sp.parse(a))) for a in picks["arch"]]
@@ -369,7 +395,11 @@ def distill_report_command(
     )  # fmt: skip
     table = distillation_table(summary, provenance=provenance, dataset=dataset, budget=max_params, source=kd.name)
     written = table.write(out, check_formats(formats.split(",")))
-    picks.to_csv(out / "distillation_picks.csv", index=False)
+    write_csv(picks, out / "distillation_picks.csv", index=False)
     console.print(table.to_markdown())
+    students = len(archs)
+    console.print(f"candidates: {len(pool)} of the {students} students of the table", highlight=False)
+    for line in dropped:
+        console.print(f"left out: {line}", highlight=False)
     for path in written:
         console.print(f"wrote {path}")

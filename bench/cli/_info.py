@@ -15,7 +15,7 @@ from rich.table import Table
 
 from spaces import SPACES, get_space
 
-from ..data import DATASETS, locate, resolve_data_root
+from ..data import DATASETS, resolve_data_root, verify_dataset
 from ._app import DataRootOption, app, command, console
 
 if TYPE_CHECKING:
@@ -132,22 +132,34 @@ def data_check_command(
     data_root: DataRootOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Show which datasets are found under the data root, and where."""
+    """Show which datasets are found under the data root and usable: each is opened, its image counts per
+    split checked and a few images decoded. Exits with 1 when a dataset is there but unusable."""
     root = resolve_data_root(data_root)
-    found = {name: locate(name, root) for name in DATASETS}
+    checks = {name: verify_dataset(name, root) for name in DATASETS}
     csv_path = root / "nb201" / "nats_bench_test_acc.csv"
+    damaged = [c for c in checks.values() if c.where is not None and not c.ok]
     if as_json:
-        record = {name: str(where) if where else None for name, where in found.items()}
+        record = {name: str(c.where) if c.ok else None for name, c in checks.items()}
         record["nb201 test accuracies"] = str(csv_path) if csv_path.is_file() else None
-        typer.echo(json.dumps({"data_root": str(root), "found": record}))
-        return
-    console.print(f"data root: {root}{'' if root.is_dir() else '  [red](missing)[/]'}")
-    table = Table("dataset", "found")
-    # Paths wrap instead of being cut short: the location is what a user copies.
-    table.add_column("location", overflow="fold")
-    for name, where in found.items():
-        table.add_row(
-            name, "[green]yes[/]" if where else "[red]no[/]", str(where) if where else DATASETS[name].how_to_get
-        )
-    table.add_row("nb201 test accuracies", "[green]yes[/]" if csv_path.is_file() else "[red]no[/]", str(csv_path))
-    console.print(table)
+        problems = {c.name: f"{c.where}: {c.detail}" for c in damaged}
+        images = {name: c.images for name, c in checks.items() if c.ok}
+        typer.echo(json.dumps({"data_root": str(root), "found": record, "images": images, "problems": problems}))
+    else:
+        console.print(f"data root: {root}{'' if root.is_dir() else '  [red](missing)[/]'}")
+        table = Table("dataset", "usable")
+        # Paths wrap instead of being cut short: the location is what a user copies.
+        table.add_column("location", overflow="fold")
+        for name, check in checks.items():
+            if check.ok:
+                usable = f"[green]yes[/] ({check.detail})"
+            elif check.where is None:
+                usable = "[red]no[/] (not found)"
+            else:
+                usable = f"[red]no[/] ({escape(check.detail)})"
+            location = str(check.where) if check.where else DATASETS[name].how_to_get
+            table.add_row(name, usable, location)
+        found = csv_path.is_file()
+        table.add_row("nb201 test accuracies", "[green]yes[/]" if found else "[red]no[/] (not found)", str(csv_path))
+        console.print(table)
+    if damaged:
+        raise typer.Exit(1)

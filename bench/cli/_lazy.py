@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import typer
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 
@@ -41,6 +42,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Run a comparison grid: one study per (sampler, proxy, seed) cell, and one combined trials table.",
     ),
     "scores": ("_scores", "Score packs: export a cache's scores, import a pack into a cache."),
+    "paper": (
+        "_paper",
+        "The paper's tables and figures from committed data alone: the proxies' correlation views over score packs\n"
+        "and the search comparison at each budget; nothing is scored, and the same inputs write the same bytes.",
+    ),
+    "dashboard": (
+        "_dashboard",
+        "Serve optuna-dashboard on a run's storage, with each trial's arch, index and ground truth as user attributes.",
+    ),
     "report": (
         "_report",
         "Search-comparison tables (LaTeX, Markdown, CSV) and figures over the trials of runs or a sweep.",
@@ -93,6 +103,25 @@ class LazyGroup(TyperGroup):
         if cmd_name in COMMANDS:  # listed, not run: its name and summary are all that is needed
             return TyperCommand(cmd_name, help=COMMANDS[cmd_name][1], callback=None)
         return None
+
+    def invoke(self, ctx: Any) -> Any:
+        # Errors raised outside a command's body (importing its module, an option's callback) are reported
+        # as the commands' own are: one line, no traceback (bench.cli._errors).
+        try:
+            return super().invoke(ctx)
+        except Exception as err:
+            from ._app import err_console, report_error
+
+            # A command's bad option or argument (click's UsageError, whichever click typer runs on): one line too.
+            usage = any(cls.__name__ == "UsageError" for cls in type(err).__mro__)
+            sub = getattr(err, "ctx", None)
+            if not usage:
+                report_error(err)
+            if sub is None or sub is ctx:
+                raise
+            message = f"error: {err.format_message()} (see {sub.command_path} --help)"
+            err_console.print(message, highlight=False, soft_wrap=True, markup=False)
+            raise typer.Exit(getattr(err, "exit_code", 2)) from None
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and args[0] not in self.commands:

@@ -41,6 +41,7 @@ from ..analysis import (
     write_search_report,
 )
 from ..analysis._search import DEFAULT_DIRECTIONS
+from ..files import check_writable_dir
 from ..ground_truth import DEFAULT_GROUND_TRUTHS, GroundTruth, load_ground_truth
 from ._app import DataRootOption, command, console, err_console
 
@@ -174,6 +175,8 @@ def run_correlate(
         raise ValueError(f"--top takes percentages in (0, 100], got {top}")
     bootstrap = BootstrapSettings(n_resamples=n_resamples, confidence=confidence, method=ci_method, seed=bootstrap_seed)
     formats = check_formats(formats or list(FORMATS))
+    if out is not None:
+        check_writable_dir(out)
     runs = load_score_runs(scores, defaults={"space": space})
     for run in runs:
         if dataset is not None and run.meta.get("dataset", dataset) != dataset:
@@ -356,6 +359,7 @@ def report_command(
     formats = check_formats(formats or list(FORMATS))
     if test not in TESTS:
         raise ValueError(f"unknown test {test!r}. Valid choices: {', '.join(TESTS)}")
+    check_writable_dir(out)
     trials = load_trials(paths)
     frame = trials.frame
     truths, fronts, described = {}, {}, {}

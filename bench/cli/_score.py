@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -19,7 +21,10 @@ from proxies import INITS, get_proxy, parse_proxy_list, proxy_version
 from spaces import SearchSpace, get_space
 
 from ..devices import resolve_device
+from ..files import atomic_open, check_writable_dir, ensure_writable_dir, write_text
+from ..sampling import uniform_sample
 from ..scoring import (
+    CPU_ENGINE_NOTE,
     ENGINES,
     FAILED,
     NONFINITE,
@@ -30,7 +35,7 @@ from ..scoring import (
     make_scorers,
     score_in_workers,
 )
-from ._app import DataRootOption, command, console
+from ._app import DataRootOption, command, console, err_console
 from ._options import ThreadsOption
 
 SCORE_COLUMNS = ("index", "arch", "proxy", "score", "seconds", "status", "error")
@@ -38,14 +43,6 @@ OUTPUT_SUFFIXES = (".csv", ".parquet")
 
 
 # --- bench score ------------------------------------------------------------------------------------
-
-
-def uniform_sample(space: SearchSpace, n: int, seed: int) -> list[int]:
-    """``n`` distinct indices of a finite space drawn uniformly by a generator seeded with ``seed``, sorted."""
-    size = len(space)
-    if not 1 <= n <= size:
-        raise ValueError(f"--sample must be in 1..{size} for space {space.name!r}, got {n}")
-    return sorted(int(i) for i in np.random.default_rng(seed).choice(size, size=n, replace=False))
 
 
 def one_per_class(space: SearchSpace, archs: list[Any]) -> list[Any]:
@@ -87,25 +84,41 @@ def _row(record: ScoreRecord) -> dict[str, Any]:
 
 @contextmanager
 def _score_writer(path: Path) -> Iterator[Any]:
-    """A function that takes rows: a CSV is written (and flushed) as rows arrive, so an interrupted run keeps
-    what it scored; a Parquet file is written at the end."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".csv":
-        with path.open("w", newline="") as fh:
+    """A function that takes rows, written under a temporary name beside ``path`` and moved onto it when
+    scoring ends: a failed run leaves no table behind. A CSV is written (and flushed) as rows arrive, so
+    the rows of an interrupted run are kept, as ``<path>.partial``; a Parquet file is written at the end."""
+    folder = ensure_writable_dir(path.parent)
+    if path.suffix != ".csv":
+        collected: list[dict[str, Any]] = []
+        yield collected.extend
+        import pandas as pd
+
+        with atomic_open(path, "wb") as fh:
+            pd.DataFrame(collected, columns=list(SCORE_COLUMNS)).to_parquet(fh, index=False)
+        return
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    written = 0
+    try:
+        with open(fd, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=SCORE_COLUMNS)
             writer.writeheader()
 
             def write(rows: Sequence[dict[str, Any]]) -> None:
+                nonlocal written
                 writer.writerows(rows)
                 fh.flush()
+                written += len(rows)
 
             yield write
-        return
-    import pandas as pd
-
-    collected: list[dict[str, Any]] = []
-    yield collected.extend
-    pd.DataFrame(collected, columns=list(SCORE_COLUMNS)).to_parquet(path, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if written:
+            os.replace(tmp, f"{path}.partial")
+            err_console.print(f"kept the {written} rows scored before stopping in {path}.partial", highlight=False)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
 
 
 @command(name="score")
@@ -156,8 +169,11 @@ def score_command(
     ] = False,
     engine: Annotated[
         str,
-        typer.Option(help="batched: many students per forward pass where a proxy allows (same scores); loop."),
-    ] = "batched",
+        typer.Option(
+            help="auto (the faster on the device: loop on a CPU, batched on a GPU); batched: many students per "
+            "forward pass where a proxy allows (same scores); loop: one student at a time."
+        ),
+    ] = "auto",
     chunk_size: Annotated[
         int | None, typer.Option(help="Students per batched forward pass (default: 128 on a GPU, 8 on a CPU).")
     ] = None,
@@ -175,20 +191,25 @@ def score_command(
     INITS.check(init)
     device = resolve_device(device)
     _check_output(out)
+    check_writable_dir(out.parent)
     if teacher:
         from ..teachers import TEACHERS
 
         TEACHERS.check(teacher)
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}. Valid choices: {', '.join(ENGINES)}")
+    if engine == "batched" and device.split(":")[0] == "cpu":
+        console.print(CPU_ENGINE_NOTE, highlight=False)
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"--chunk-size must be positive, got {chunk_size}")
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if workers > 1 and not cache:
         raise ValueError("--workers shares the work through the score cache: pass --cache URL too")
-    if teacher_weights is not None and not teacher_weights.is_file():
-        raise FileNotFoundError(f"teacher weights {teacher_weights} do not exist")
+    if teacher_weights is not None:
+        from ..files import load_torch
+
+        load_torch(teacher_weights, "teacher weights")  # a missing or damaged file fails before any scoring
     chosen = [bool(sample), all_archs, bool(arch)]
     if sum(chosen) != 1:
         raise ValueError("choose the architectures with exactly one of --sample N, --all or --arch")
@@ -205,6 +226,10 @@ def score_command(
         from ..data import images_for
 
         images = images_for(dataset, data_root)
+        if any(get_proxy(n).needs_data for n in names):
+            from ..data import require_dataset
+
+            require_dataset(images, data_root)  # a missing or damaged dataset fails now, before any scoring
         if images != dataset:
             console.print(
                 f"{dataset} images are not under the data root: the proxies score {images} images "
@@ -276,12 +301,13 @@ def score_command(
             seconds[r.proxy] += r.seconds
             progress.advance(task)
 
-        # Blocks of architectures: rows reach the file as they are scored, and the batched engine
-        # still fills whole chunks.
-        block = 256
-        for start in range(0, len(archs), block):
-            for scorer in scorers:
-                write([_row(r) for r in scorer.score_many(archs[start : start + block], on_record=record)])
+        # Blocks of architectures: rows reach the file as they are scored; each scorer's chunks run as one
+        # stream across the blocks, so the engine fills whole chunks and builds the next while one runs.
+        blocks = [archs[start : start + 256] for start in range(0, len(archs), 256)]
+        streams = [scorer.score_blocks(blocks, on_record=record) for scorer in scorers]
+        for _ in blocks:
+            for stream in streams:
+                write([_row(r) for r in next(stream)])
     _print_summary(names, counts, seconds)
     # What made these scores, beside them, for the provenance of the tables made from them (bench.analysis).
     made_by = (aware or scorers)[0].config.key_fields()
@@ -289,7 +315,7 @@ def score_command(
     made_by["proxy_versions"] = {n: proxy_version(n) for n in names}
     if sample:
         made_by.update(sample=sample, sample_seed=sample_seed)
-    Path(f"{out}.json").write_text(json.dumps(made_by, indent=2) + "\n")
+    write_text(f"{out}.json", json.dumps(made_by, indent=2) + "\n")
     console.print(f"wrote {len(archs) * len(names)} rows to {out}")
 
 

@@ -37,8 +37,10 @@ def export_command(
     from proxies import parse_proxy_list
 
     from ..analysis._provenance import command_line, git_commit, package_versions
+    from ..files import check_writable_dir
     from ..scoring import export_pack
 
+    check_writable_dir(out, "pack folder")
     summary = export_pack(
         _cache(cache), out, space=space, dataset=dataset, proxies=parse_proxy_list(proxy) if proxy else None,
         name=name, command=command_line(), versions=package_versions(), commit=git_commit(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import logging
 import time
 import warnings
@@ -17,6 +18,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..files import check_writable_dir
 from ..search import (
     DEFAULT_CACHE,
     DEFAULT_N_TRIALS,
@@ -38,6 +40,7 @@ from ..search import (
     start_worker,
     trial_result,
 )
+from ..search._hub import HubSampler, is_hub, local_sampler_names, parse_sampler_options
 from ._app import DataRootOption, command, console
 from ._options import ThreadsOption
 
@@ -71,7 +74,11 @@ ScoreSeedOption = Annotated[
     int, typer.Option("--score-seed", help="Seed of the scores (batch, initialisation); kept apart from --seed.")
 ]
 InitOption = Annotated[str, typer.Option(help="Initialisation of the random networks (default or diswot).")]
-CacheOption = Annotated[str, typer.Option(help="Score cache database URL (shared by all runs and workers).")]
+CacheOption = Annotated[
+    str,
+    typer.Option(help="Score cache database URL, shared by all runs and workers (default: results/scores.db here, "
+                 "made absolute; a study keeps its cache for later runs and workers)."),
+]  # fmt: skip
 StorageOption = Annotated[
     str | None,
     typer.Option(help="Optuna storage: a journal file path, sqlite:///PATH, postgresql://... or memory "
@@ -82,6 +89,20 @@ PopulationOption = Annotated[
     int | None, typer.Option("--population", help="Population size of nsga2 and re (default 20).")
 ]
 SampleSizeOption = Annotated[int | None, typer.Option("--sample-size", help="Tournament size of re (default 5).")]
+SamplerOptionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sampler-option",
+        help="KEY=VALUE for a hub: sampler's constructor, repeatable; VALUE is read as JSON where it parses.",
+    ),
+]
+HubRegistryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--hub-registry",
+        help="Local OptunaHub registry folder (holding samplers/NAME/) for hub: samplers; default: the online one.",
+    ),
+]
 IncludeInvalidOption = Annotated[
     bool,
     typer.Option(
@@ -90,6 +111,10 @@ IncludeInvalidOption = Annotated[
         "by default their trials are pruned with the reason, unscored.",
     ),
 ]
+
+
+def _absolute(path: Path | None) -> str | None:
+    return str(path.expanduser().resolve()) if path is not None else None
 
 
 def _quiet_optuna() -> None:
@@ -174,10 +199,12 @@ def _print_summary(worker: Worker, frame: pd.DataFrame, best: Any, out_dir: Path
     if result.trials:
         mine = frame[frame["number"].isin(result.trials)]
         cached = int(mine["cached"].fillna(False).astype(bool).sum())
+        invalid = int((mine["score_status"] == "invalid").sum()) if "score_status" in mine.columns else 0
+        skipped = f", {invalid} invalid cell(s) never scored" if invalid else ""
         seconds = (datetime.now() - worker.started).total_seconds()
         console.print(
-            f"this run: {len(result.trials)} trials in {seconds:.1f} s; {len(mine) - cached} scores computed, "
-            f"{cached} from the score cache {cache}",
+            f"this run: {len(result.trials)} trials in {seconds:.1f} s; {len(mine) - cached - invalid} scores "
+            f"computed, {cached} from the score cache {cache}{skipped}",
             soft_wrap=True,
         )
     else:
@@ -186,11 +213,44 @@ def _print_summary(worker: Worker, frame: pd.DataFrame, best: Any, out_dir: Path
     console.print(f"written to {out_dir}: {written}", soft_wrap=True)
 
 
+def _check_before_study(config: RunConfig, storage: str | None, out_dir: Path, data_root: Path | None) -> None:
+    """What can be checked before a study or its journal is made: the run folder can be written, a storage
+    path names a file, the teacher's weights are readable, the seeds are valid, the data opens and holds a
+    batch."""
+    from ..files import load_torch
+
+    check_writable_dir(out_dir, "run folder")
+    if storage and "://" not in storage and storage != "memory" and Path(storage).expanduser().is_dir():
+        raise ValueError(f"--storage {storage} is a folder; name a journal file in it (e.g. {storage}/journal.log)")
+    if config.teacher_weights:
+        load_torch(config.teacher_weights, "teacher weights")
+    if config.score_seed < 0 or config.seed < 0:
+        raise ValueError(f"--seed and --score-seed must be 0 or positive, got {config.seed} and {config.score_seed}")
+    _check_batch(config, data_root)
+
+
+def _check_batch(config: RunConfig, data_root: Path | None) -> None:
+    """The proxy batch fits in the training images (which are listed, not decoded, and kept for the run)."""
+    from proxies import get_proxy
+    from spaces import get_space
+
+    if getattr(get_space(config.space), "input_kind", "image") != "image" or not get_proxy(config.proxy).needs_data:
+        return
+    from ..data import images_for, open_split
+
+    images = images_for(config.dataset, data_root)
+    available = len(open_split(images, "train", root=data_root))
+    if config.batch_size > available:
+        raise ValueError(f"--batch-size {config.batch_size} exceeds the {available:,} training images of {images}")
+
+
 @command(name="run")
 def run_command(
     space: SpaceOption = "nb201",
     proxy: Annotated[str, typer.Option(help="Proxy whose score is searched (see bench proxies).")] = "diswot",
-    sampler: Annotated[str, typer.Option(help="Optuna sampler (see bench samplers).")] = "nsga2",
+    sampler: Annotated[
+        str, typer.Option(help="Optuna sampler, or hub:PACKAGE[:CLASS] from OptunaHub (see bench samplers).")
+    ] = "nsga2",
     dataset: DatasetOption = None,
     n_trials: NTrialsOption = DEFAULT_N_TRIALS,
     seed: Annotated[int, typer.Option(help="Seed of the sampler.")] = 0,
@@ -203,6 +263,8 @@ def run_command(
     out: Annotated[Path | None, typer.Option(help="Run folder (default: results/<study name>).")] = None,
     population: PopulationOption = None,
     sample_size: SampleSizeOption = None,
+    sampler_option: SamplerOptionOption = None,
+    hub_registry: HubRegistryOption = None,
     teacher_weights: TeacherWeightsOption = None,
     batch_size: BatchSizeOption = 64,
     score_seed: ScoreSeedOption = 0,
@@ -221,9 +283,13 @@ def run_command(
         objectives=parse_objectives(objectives), max_params=max_params, max_flops=max_flops, teacher=teacher,
         teacher_weights=teacher_weights, batch_size=batch_size, score_seed=score_seed, init=init,
         population_size=population, sample_size=sample_size, cache=cache, study_name=study_name or "",
-        include_invalid=include_invalid,
+        include_invalid=include_invalid, sampler_options=parse_sampler_options(sampler_option),
+        hub_registry=_absolute(hub_registry),
     ).resolved()  # fmt: skip
+    if is_hub(config.sampler) and not HubSampler.load(config.sampler, config.hub_registry).takes("seed"):
+        console.print(f"[yellow]sampler {config.sampler} takes no seed: --seed cannot make its proposals repeatable[/]")
     out_dir = out_dir_for(config, out)
+    _check_before_study(config, storage, out_dir, data_root)
     worker = start_worker(
         config, storage=storage, out_dir=out_dir, device=device, data_root=str(data_root) if data_root else None
     )
@@ -276,7 +342,9 @@ def worker_command(
 
 @command(name="sweep")
 def sweep_command(
-    samplers: Annotated[str, typer.Option(help="Comma-separated samplers.")] = "nsga2,tpe,random,re",
+    samplers: Annotated[
+        str, typer.Option(help="Comma-separated samplers, hub:PACKAGE ones included.")
+    ] = "nsga2,tpe,random,re",
     proxies: Annotated[str, typer.Option(help="Comma-separated proxies (wildcards allowed).")] = "params",
     seeds: Annotated[str, typer.Option(help="Sampler seeds: 0-9, 0,1,2 or a mix.")] = "0",
     n_trials: NTrialsOption = DEFAULT_N_TRIALS,
@@ -289,6 +357,8 @@ def sweep_command(
     teacher_weights: TeacherWeightsOption = None,
     population: PopulationOption = None,
     sample_size: SampleSizeOption = None,
+    sampler_option: SamplerOptionOption = None,
+    hub_registry: HubRegistryOption = None,
     batch_size: BatchSizeOption = 64,
     score_seed: ScoreSeedOption = 0,
     init: InitOption = "default",
@@ -314,8 +384,10 @@ def sweep_command(
         max_params=max_params, max_flops=max_flops, teacher=teacher, teacher_weights=teacher_weights,
         batch_size=batch_size, score_seed=score_seed, init=init, population_size=population,
         sample_size=sample_size, cache=cache, include_invalid=include_invalid,
+        sampler_options=parse_sampler_options(sampler_option), hub_registry=_absolute(hub_registry),
     )  # fmt: skip
     out_dir = out or Path("results") / f"sweep-{space}-{dataset}"
+    check_writable_dir(out_dir, "sweep folder")
     cells = grid(base, parse_samplers(samplers), parse_proxy_list(proxies), parse_seeds(seeds), out_dir)
     console.print(f"sweep of {len(cells)} studies into {out_dir} ({jobs} at a time)")
     start = time.perf_counter()
@@ -337,13 +409,34 @@ def sweep_command(
     )
 
 
+HUB_HELP = (
+    "hub:PACKAGE[@REF][:CLASS] runs a sampler published on OptunaHub (hub.optuna.org), e.g. --sampler "
+    "hub:samplers/auto_sampler: loaded with optunahub.load_module from the online registry (@REF: a branch, tag or "
+    "commit), or with --hub-registry DIR from a local registry folder holding DIR/samplers/NAME/ (no network). "
+    "Options reach its constructor with --sampler-option KEY=VALUE; it gets the study's per-trial seed where it "
+    "takes seed. The run's manifest.json records the package, its source and the SHA-256 of its files."
+)
+
+
 @command(name="samplers")
-def samplers_command(pattern: Annotated[str, typer.Argument(help="Wildcard filter.")] = "*") -> None:
+def samplers_command(
+    pattern: Annotated[str, typer.Argument(help="Wildcard filter.")] = "*",
+    hub_registry: Annotated[
+        Path | None, typer.Option("--hub-registry", help="Also list the samplers of this local OptunaHub registry.")
+    ] = None,
+) -> None:
     """List the registered samplers and what they support."""
     table = Table("sampler", "multi-objective", "constraints", "description")
-    for name in SAMPLERS.names(pattern):
-        spec = sampler_spec(name)
+    names = SAMPLERS.names(pattern)
+    registry = str(hub_registry) if hub_registry is not None else None
+    if hub_registry is not None:
+        if not hub_registry.is_dir():
+            raise FileNotFoundError(f"--hub-registry {hub_registry}: no such folder")
+        names += [n for n in local_sampler_names(hub_registry) if fnmatch.fnmatchcase(n, pattern)]
+    for name in names:
+        spec = sampler_spec(name, registry=registry if is_hub(name) else None)
         table.add_row(
             name, "yes" if spec.multi_objective else "no", "yes" if spec.constraints else "no", spec.description
         )
     console.print(table)
+    console.print(HUB_HELP, soft_wrap=True, markup=False, highlight=False)

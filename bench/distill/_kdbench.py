@@ -25,6 +25,7 @@ import pandas as pd
 
 from spaces import get_space
 
+from ..files import write_text
 from ..scoring import ScoreCache
 from ..scoring._records import FAILED, OK, ScoreRecord
 from ._recipe import Recipe
@@ -173,9 +174,14 @@ def run_worker(
                 progress=heartbeat.beat,
             )
             seconds = (time.perf_counter() - tic) / len(archs)
+            failures = result.failures()
             records = [
                 ScoreRecord(arch=a, proxy=proxy, score=acc, seconds=seconds, status=OK, config=config)
-                for a, acc in zip(archs, result.test_acc)
+                if i not in failures
+                else ScoreRecord(
+                    arch=a, proxy=proxy, score=None, seconds=seconds, status=FAILED, error=failures[i], config=config
+                )
+                for i, (a, acc) in enumerate(zip(archs, result.test_acc))
             ]
         except KeyboardInterrupt:
             for arch in archs:
@@ -245,5 +251,5 @@ def write_table(bench: KDBench, path: str | os.PathLike) -> Path:
         "group_size": bench.group_size,
     }
     recipe_path = path.with_name(path.stem + ".recipe.json")
-    recipe_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_text(recipe_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return path

@@ -9,11 +9,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 #: Training objectives: cross-entropy alone, or with Hinton's KD and DisWOT-style feature terms.
 LOSSES = ("ce", "kd", "kd+diswot", "kd+sp", "kd+ickd")
+
+
+def _flag(field: str) -> str:
+    return field.replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -53,11 +58,24 @@ class Recipe:
             raise ValueError(f"loss {self.loss!r} distils from a teacher: name one (a checkpoint of bench train)")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ValueError(f"--{_flag(name)} must be positive, got {getattr(self, name)}")
+        for name in ("train_images", "test_images"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{_flag(name)} must be 0 (all images) or positive, got {getattr(self, name)}")
+        for name in ("lr", "weight_decay", "momentum", "temperature", "alpha", "beta"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"--{_flag(name)} must be a finite number, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"--lr must be positive, got {self.lr}")
+        for name in ("weight_decay", "beta"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{_flag(name)} must be 0 or positive, got {getattr(self, name)}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum lies in [0, 1), got {self.momentum}")
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha weighs KD against cross-entropy and lies in [0, 1], got {self.alpha}")
+            raise ValueError(f"--alpha weighs KD against cross-entropy and lies in [0, 1], got {self.alpha}")
         if self.temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
+            raise ValueError(f"--temperature must be positive, got {self.temperature}")
 
     @property
     def distils(self) -> bool:

@@ -13,6 +13,7 @@ from proxies import initialise
 from spaces import FeatureNetwork, get_space
 
 from ..data import check_dataset
+from ..files import load_torch
 from ..scoring._scorer import network_seed
 from ..teachers import TEACHERS, load_teacher
 from ._data import DeviceImages
@@ -53,7 +54,7 @@ def teacher_checkpoint_info(path: str | os.PathLike) -> dict[str, object]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"teacher checkpoint {path} does not exist (make one with bench train-teacher)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch(path, "teacher checkpoint")
     if not isinstance(state, dict) or "teacher" not in state or "state_dict" not in state:
         raise ValueError(f"{path} is not a teacher file written by bench train-teacher (no 'teacher' entry)")
     return {k: v for k, v in state.items() if k != "state_dict"}
@@ -167,6 +168,11 @@ def train_teacher(
         stop_after=stop_after,
         progress=progress,
     )
+    if result.diverged:
+        raise ValueError(
+            f"teacher {name}: {result.failures()[0]} (lr {recipe.lr:g}); nothing was written: lower --lr and train "
+            "again"
+        )
     if len(result.history) == recipe.epochs:
         _save_atomic(
             {

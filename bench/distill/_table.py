@@ -85,6 +85,24 @@ def selections(
     return pd.DataFrame(rows)
 
 
+def left_out(runs: Sequence[ScoreRun], pool: pd.DataFrame, *, space: str) -> list[str]:
+    """One line per (score file, proxy) that picks no student, saying why: the selections leave it out."""
+    lines = []
+    for run in runs:
+        frame = run.frame.assign(arch=lambda f: canonical_archs(f["arch"], space))
+        for proxy, group in frame.groupby("proxy", sort=False):
+            in_pool = group[group["arch"].isin(pool.index)]
+            usable = in_pool[in_pool["status"] == "ok"]["score"].astype(float)
+            if usable.notna().any():
+                continue
+            counts = in_pool["status"].value_counts()
+            why = ", ".join(f"{n} {status}" for status, n in counts.items()) or "none scored"
+            lines.append(
+                f"{proxy} ({run.label}): no usable score on the {len(pool)} candidate student(s) ({why}); no pick"
+            )
+    return lines
+
+
 def summarise(picks: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds per selector, in first-seen order; how many distinct picks."""
     metrics = ["params", "flops", "vanilla_acc", "kd_acc", "gain"]

@@ -21,6 +21,7 @@ from torch import nn
 
 from spaces import FeatureNetwork, Features, PackedNetwork
 
+from ..files import load_torch
 from ._data import DeviceImages
 from ._losses import objective
 from ._recipe import Recipe
@@ -49,6 +50,13 @@ class TrainResult:
     history: list[EpochLog] = field(default_factory=list)
     seconds: float = 0.0
     resumed_from: int = 0
+    #: Network index -> the first epoch whose training loss was not finite: that network diverged, its
+    #: accuracy is NaN and means nothing (see :meth:`failures`).
+    diverged: dict[int, int] = field(default_factory=dict)
+
+    def failures(self) -> dict[int, str]:
+        """Network index -> why it has no result, for the networks that diverged."""
+        return {i: f"training diverged: the loss was not finite from epoch {e}" for i, e in self.diverged.items()}
 
 
 class _Sequential(nn.ModuleList):
@@ -140,8 +148,8 @@ def train(
     path = Path(checkpoint) if checkpoint else None
     start = 0
     if path is not None and path.is_file():
-        state = torch.load(path, map_location=device, weights_only=True)
-        if state.get("recipe") != recipe.hash() or state.get("k") != len(networks):
+        state = load_torch(path, "training checkpoint", map_location=device)
+        if not isinstance(state, dict) or state.get("recipe") != recipe.hash() or state.get("k") != len(networks):
             raise ValueError(
                 f"checkpoint {path} belongs to another run (recipe {state.get('recipe')}, {state.get('k')} networks); "
                 f"this run is recipe {recipe.hash()} with {len(networks)}: remove it or choose another path"
@@ -225,4 +233,9 @@ def train(
     group.unpack()
     result.seconds = time.perf_counter() - began
     result.test_acc = result.history[-1].test_acc if result.history else [float("nan")] * k
+    for log in result.history:
+        for i, loss in enumerate(log.train_loss):
+            if not math.isfinite(loss) and i not in result.diverged:
+                result.diverged[i] = log.epoch
+    result.test_acc = [float("nan") if i in result.diverged else acc for i, acc in enumerate(result.test_acc)]
     return result

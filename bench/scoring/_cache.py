@@ -18,6 +18,8 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from ..databases import database_url
+from ..processes import pid_alive
 from ._records import TRANSIENT, ScoreRecord, known_version, score_key
 
 RUNNING = "running"
@@ -50,6 +52,45 @@ _configs = sa.Table(
 )
 
 
+class CacheUnavailableError(ValueError):
+    """The score cache's database cannot be opened; the message names the URL, why, and what to do."""
+
+    def __init__(self, url: str, err: BaseException) -> None:
+        detail = str(getattr(err, "orig", None) or err).strip().splitlines()
+        reason = detail[0] if detail else type(err).__name__
+        if "file is not a database" in reason:
+            hint = "the file is damaged or not an SQLite database: move it aside (its scores are lost) or pass another"
+        elif isinstance(err, OSError) or "unable to open database file" in reason or "readonly" in reason:
+            hint = "its folder must exist or be creatable, and be writable: fix that or pass another"
+        else:
+            hint = "check the URL and that the database server runs and is reachable, or pass another"
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True) if "://" in url else url
+        super().__init__(f"cannot open the score cache {shown} ({reason}); {hint} --cache URL")
+
+
+def _open(url: str) -> sa.engine.Engine:
+    """An engine on ``url`` with the cache's tables, created where missing."""
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            check_sqlite_file(path)
+    connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
+    if url.startswith("postgresql"):
+        connect_args = {"connect_timeout": 10}
+    engine = sa.create_engine(url, connect_args=connect_args)
+    if url.startswith("sqlite"):
+        with engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    try:
+        _metadata.create_all(engine, checkfirst=True)
+    except sa.exc.DBAPIError:
+        # Workers starting together race to create the table; the loser finds it made.
+        if not sa.inspect(engine).has_table(_scores.name):
+            raise
+    return engine
+
+
 class ScoreCache:
     """Scores keyed by (config, arch, proxy) in a SQL database at ``url``.
 
@@ -59,22 +100,14 @@ class ScoreCache:
     def __init__(self, url: str, *, stale_after: float = 600.0) -> None:
         if "://" not in url:
             raise ValueError(f"score cache URL {url!r} is not a database URL (e.g. sqlite:///results/scores.db)")
-        if url.startswith("sqlite:///"):
-            path = url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        connect_args = {"timeout": 60} if url.startswith("sqlite") else {}
+        url = database_url(url)
         self.url = url
-        self.engine = sa.create_engine(url, connect_args=connect_args)
-        if url.startswith("sqlite"):
-            with self.engine.begin() as conn:
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         try:
-            _metadata.create_all(self.engine, checkfirst=True)
-        except sa.exc.DBAPIError:
-            # Workers starting together race to create the table; the loser finds it made.
-            if not sa.inspect(self.engine).has_table(_scores.name):
-                raise
+            self.engine = _open(url)
+        except (OSError, sa.exc.SQLAlchemyError) as err:
+            if url.startswith("sqlite:///") and _DAMAGED in str(getattr(err, "orig", err)):
+                raise DamagedCacheError(url.removeprefix("sqlite:///")) from None
+            raise CacheUnavailableError(url, err) from None
         self.stale_after = stale_after
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -285,13 +318,40 @@ def _owner_dead(owner: str) -> bool:
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return False  # another machine's worker: only its silence (``stale_after``) tells
+    return not pid_alive(int(pid))  # a zombie, killed but not yet reaped, is dead
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+#: What SQLite says of a file whose header it reads but whose pages are damaged.
+_DAMAGED = "database disk image is malformed"
+
+
+def _not_sqlite(path: str) -> str:
+    return (
+        f"score cache {path} is not a readable SQLite database (file is not a database: damaged, or another kind "
+        "of file): move it aside to start an empty cache there, or pass --cache with another file"
+    )
+
+
+class DamagedCacheError(CacheUnavailableError):
+    """The score cache's file is there but is no SQLite database, or a damaged one."""
+
+    def __init__(self, path: str) -> None:
+        ValueError.__init__(self, _not_sqlite(path))
+
+
+def check_sqlite_file(path: str) -> None:
+    """A ValueError in one line, naming the file and what to do, when ``path`` exists but is no SQLite database
+    (SQLite would say only "file is not a database", at the first query)."""
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise ValueError(f"score cache {path} is a folder, not a SQLite file; pass --cache sqlite:///FILE") from None
+    if head and head != _SQLITE_HEADER:
+        raise DamagedCacheError(path)
 
 
 def _row(config: str, arch: str, proxy: str, index: int | None, owner: str, record: ScoreRecord | None = None) -> dict:

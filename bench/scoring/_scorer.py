@@ -7,7 +7,7 @@ import functools
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -309,6 +309,18 @@ class Scorer:
                 if on_record is not None:
                     on_record(record)
         return records
+
+    def score_blocks(
+        self,
+        blocks: Sequence[Sequence[Any]],
+        proxies: Iterable[str] | None = None,
+        *,
+        on_record: Callable[[ScoreRecord], None] | None = None,
+    ) -> Iterator[list[ScoreRecord]]:
+        """:meth:`score_many` of each block in turn, yielding each block's records as it is done."""
+        names = list(proxies) if proxies is not None else None
+        for block in blocks:
+            yield self.score_many(block, names, on_record=on_record)
 
     def _shared_through_cache(self, arch: Any, names: list[str]) -> list[ScoreRecord]:
         """:meth:`compute_shared` for the pairs this worker can claim; the others are left to the one-pair path."""

@@ -23,7 +23,21 @@ from ._cache import ScoreCache
 from ._records import ScoringConfig
 from ._scorer import Scorer
 
-ENGINES = ("batched", "loop")
+ENGINES = ("auto", "batched", "loop")
+#: What ``auto`` runs on each kind of device: the faster there, as measured by ``benchmarks/speed.py``
+#: (docs/scoring.md). On a CPU arithmetic is the cost and the loop is faster; on a GPU launches are.
+AUTO_ENGINE = {"cpu": "loop", "cuda": "batched"}
+CPU_ENGINE_NOTE = (
+    "the batched engine is slower than the one-at-a-time loop on a CPU (docs/scoring.md); "
+    "--engine auto runs the loop here, with the same scores"
+)
+
+
+def resolve_engine(engine: str, device: str) -> str:
+    """``batched`` or ``loop``: ``engine`` itself, or for ``auto`` the faster on ``device``'s kind."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}. Valid choices: {', '.join(ENGINES)}")
+    return AUTO_ENGINE.get(torch.device(device).type, "loop") if engine == "auto" else engine
 
 
 def make_scorers(
@@ -32,15 +46,14 @@ def make_scorers(
     *,
     teacher: str | None = None,
     cache: ScoreCache | None = None,
-    engine: str = "batched",
+    engine: str = "auto",
     chunk_size: int | None = None,
 ) -> list[Scorer]:
     """One scorer for the proxies that need no teacher (their scores are keyed without one, so any teacher's
     runs share them) and one for those that do, with ``teacher`` or the space's default teacher."""
     from ..teachers import TEACHERS, default_teacher
 
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}. Valid choices: {', '.join(ENGINES)}")
+    engine = resolve_engine(engine, config.device)
     chunk = chunk_size or default_chunk_size(config.device)
 
     def scorer(cfg: ScoringConfig, names: list[str]) -> Scorer:
@@ -84,10 +97,12 @@ def _worker(
     archs = [space.arch_at(i) for i in indices[start:] + indices[:start]]
     cache = ScoreCache(cache_url)
     scorers = make_scorers(config, proxy_names, teacher=teacher, cache=cache, engine=engine, chunk_size=chunk_size)
-    block = 256
-    for offset in range(0, len(archs), block):
-        for scorer in scorers:
-            scorer.score_many(archs[offset : offset + block])
+    # Blocks interleave the scorers; each scorer's chunks run as one stream across them (prefetch included).
+    blocks = [archs[offset : offset + 256] for offset in range(0, len(archs), 256)]
+    streams = [scorer.score_blocks(blocks) for scorer in scorers]
+    for _ in blocks:
+        for stream in streams:
+            next(stream)
 
 
 def score_in_workers(
@@ -98,7 +113,7 @@ def score_in_workers(
     workers: int,
     cache_url: str,
     teacher: str | None = None,
-    engine: str = "batched",
+    engine: str = "auto",
     chunk_size: int | None = None,
     on_progress: Callable[[int], None] | None = None,
     poll: float = 1.0,

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from proxies import get_proxy
 from spaces import SearchSpace, get_space
 
 from ..data import check_dataset
+from ..databases import absolute_database_url
 from ..scoring import ScoringConfig
-from ._samplers import SAMPLERS, sampler_spec
+from ._hub import HubName, is_hub
+from ._samplers import SAMPLERS, SamplerSpec, sampler_spec
 
 #: Objective name -> Optuna direction. The proxy score is always the first objective.
 OBJECTIVES = {"score": "maximize", "params": "minimize", "flops": "minimize"}
 DEFAULT_N_TRIALS = 100
+#: The score cache of a run that names none: ``results/scores.db`` under the folder the study is created in,
+#: made absolute then and recorded in the study, so that every later run and worker uses that one file.
 DEFAULT_CACHE = "sqlite:///results/scores.db"
 # Multi-objective by default where the sampler is made for it: the proxy against the student's size.
 _DEFAULT_OBJECTIVES = {"nsga2": ("score", "params")}
@@ -56,6 +60,11 @@ class RunConfig:
     #: The dataset whose images make the proxy batch where ``dataset``'s are not at hand (set when the study
     #: is created, from what the data root holds; see ``bench.data.images_for``). None: ``dataset``'s own.
     images: str | None = None
+    #: Keyword arguments of the sampler's constructor (``--sampler-option``; OptunaHub samplers).
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    #: The local OptunaHub registry folder a ``hub:`` sampler is loaded from (absolute, for workers started
+    #: elsewhere); None: the online registry.
+    hub_registry: str | None = None
 
     # --- resolution and validation ------------------------------------------------------------------
 
@@ -64,7 +73,10 @@ class RunConfig:
         space = get_space(self.space)
         if not self.dataset:  # the space's first dataset, e.g. cifar10 for nb201
             return dataclasses.replace(self, dataset=next(iter(space.num_classes))).resolved()
-        spec = sampler_spec(self.sampler)
+        if self.hub_registry is not None and not is_hub(self.sampler):
+            raise ValueError(f"--hub-registry applies to hub: samplers, not {self.sampler!r}")
+        spec = sampler_spec(self.sampler, registry=self.hub_registry)
+        _check_sampler_options(self.sampler, spec, self.sampler_options)
         proxy = get_proxy(self.proxy)
         if getattr(space, "input_kind", "image") == "image":  # a text space lists its token datasets
             check_dataset(self.dataset)
@@ -94,8 +106,8 @@ class RunConfig:
                 raise ValueError(f"sampler 'brute' needs a finite space; {self.space!r} is not") from None
             if self.n_trials > size:
                 raise ValueError(f"--n-trials {self.n_trials} exceeds the {size:,} architectures 'brute' can visit")
-        population = _sampler_option(self.sampler, "population_size", self.population_size)
-        sample = _sampler_option(self.sampler, "sample_size", self.sample_size)
+        population = _sampler_option(self.sampler, spec, "population_size", self.population_size)
+        sample = _sampler_option(self.sampler, spec, "sample_size", self.sample_size)
         teacher = self.teacher
         if proxy.needs_teacher:
             from ..teachers import TEACHERS, default_teacher
@@ -112,11 +124,12 @@ class RunConfig:
         weights = self.teacher_weights if teacher else None
         return dataclasses.replace(
             self, objectives=tuple(objectives), teacher=teacher, teacher_weights=weights, study_name=name,
-            population_size=population, sample_size=sample,
+            population_size=population, sample_size=sample, cache=absolute_database_url(self.cache),
         )  # fmt: skip
 
     def default_study_name(self, objectives: tuple[str, ...] | None = None) -> str:
-        parts = [self.space, self.dataset, self.proxy, self.sampler, "+".join(objectives or self.objectives)]
+        sampler = HubName.parse(self.sampler).slug() if is_hub(self.sampler) else self.sampler
+        parts = [self.space, self.dataset, self.proxy, sampler, "+".join(objectives or self.objectives)]
         if self.max_params is not None:
             parts.append(f"maxparams{self.max_params:g}")
         if self.max_flops is not None:
@@ -186,6 +199,10 @@ class RunConfig:
         values["objectives"] = tuple(values.get("objectives", ()))
         return cls(**values)
 
+    def uses_default_cache(self) -> bool:
+        """Whether the cache is the default one of the current folder (the run named none)."""
+        return absolute_database_url(self.cache) == absolute_database_url(DEFAULT_CACHE)
+
     def with_images(self, data_root: str | None) -> RunConfig:
         """This config with the images of its proxy batch chosen from what ``data_root`` holds (image spaces)."""
         if self.images is not None or getattr(get_space(self.space), "input_kind", "image") != "image":
@@ -196,8 +213,9 @@ class RunConfig:
         return dataclasses.replace(self, images=None if images == self.dataset else images)
 
     def differences(self, other: RunConfig) -> list[str]:
-        """The fields (besides the budget and the cache's location) in which two configs of one study differ."""
-        ignore = {"n_trials", "cache"}
+        """The fields (besides the budget and where the cache and a hub sampler's registry are) in which two configs
+        of one study differ."""
+        ignore = {"n_trials", "cache", "hub_registry"}
         return [
             f.name
             for f in dataclasses.fields(self)
@@ -205,9 +223,20 @@ class RunConfig:
         ]
 
 
-def _sampler_option(sampler: str, field: str, value: int | None) -> int | None:
+def _check_sampler_options(sampler: str, spec: SamplerSpec, options: dict[str, Any]) -> None:
+    """An error naming the first ``--sampler-option`` the sampler does not take."""
+    if spec.options is None:
+        return
+    for key in options:
+        if key not in spec.options:
+            if not spec.options:
+                raise ValueError(f"sampler {sampler!r} takes no --sampler-option; it applies to hub: samplers")
+            raise ValueError(f"sampler {sampler!r} takes no option {key!r}. Valid choices: {', '.join(spec.options)}")
+
+
+def _sampler_option(sampler: str, spec: SamplerSpec, field: str, value: int | None) -> int | None:
     """``value`` of a sampler option, or the sampler's default; an error for a sampler without it."""
-    default = getattr(sampler_spec(sampler), field)
+    default = getattr(spec, field)
     if value is None:
         return default
     flag = "--population" if field == "population_size" else "--sample-size"

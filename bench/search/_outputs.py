@@ -18,6 +18,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from ._config import RunConfig
+from ._hub import HubSampler, is_hub
 from ._objective import GroundTruthLookup, trial_result
 
 #: The trials table's leading columns, in this order (the analysis code reads them by name);
@@ -215,11 +216,16 @@ def write_outputs(
         result = pd.DataFrame(records, columns=list(front.columns) + _rank_columns(ground_truth))
         _write_atomic(out_dir / "pareto.csv", result.to_csv(index=False))
     study_fields = {k: v for k, v in manifest.items() if k != "run"}
+    # An OptunaHub sampler's package: its source and the digest of its files, as this run loaded it.
+    package = HubSampler.load(config.sampler, config.hub_registry).provenance() if is_hub(config.sampler) else None
+    if package is not None:
+        study_fields["sampler_package"] = package
     runs = run_history(out_dir / "manifest.json")
     if "run" in manifest:
         runs.append(
             {
                 **manifest["run"],
+                **({"sampler_package": package} if package is not None else {}),
                 "command": sys.argv,
                 "cwd": str(Path.cwd()),
                 "versions": package_versions(),
@@ -232,7 +238,8 @@ def write_outputs(
 
 #: Fields of a manifest that describe the study rather than one run (a manifest written before runs were kept
 #: in a list held one run, these fields beside its own).
-STUDY_FIELDS = ("study", "storage", "score_cache", "config", "seeds", "directions", "ground_truth", "runs")
+STUDY_FIELDS = ("study", "storage", "score_cache", "config", "seeds", "directions", "ground_truth", "runs",
+                "sampler_package")  # fmt: skip
 
 
 def run_history(path: Path) -> list[dict[str, Any]]:

@@ -5,8 +5,10 @@ trial is one whose score failed: it counts, with its reason). FAIL is kept for t
 died or was interrupted; they do not count, and their parameters are queued again (``retry_of``).
 
 Dead workers: a running trial records its worker (host, process id, process start time). Under
-the budget lock, a running trial of a process of this machine that no longer exists is failed and
-retried; on RDB storages Optuna's heartbeat does the same for workers of other machines.
+the budget lock, a running trial of a process of this machine that no longer runs (gone, a zombie not yet
+reaped, or its id taken by a newer process) is failed and retried; on RDB storages Optuna's heartbeat
+(``fail_stale_trials``) does the same for workers of other machines, also while a worker waits for the
+last trials of the budget.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import logging
 import os
 import socket
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ..processes import pid_alive, process_start
 from ._storage import OpenedStorage
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -42,19 +46,9 @@ class _NoTracebackForTransient(logging.Filter):
         return True
 
 
-def _process_start(pid: int) -> str | None:
-    """The start time of process ``pid`` in clock ticks since boot (Linux), to tell reused ids apart."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            # The command name (field 2) may hold spaces; the fields after it are space-separated.
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
 def worker_id() -> str:
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_process_start(pid) or ''}"
+    return f"{socket.gethostname()}:{pid}:{process_start(pid) or ''}"
 
 
 def worker_alive(worker: str) -> bool | None:
@@ -63,16 +57,15 @@ def worker_alive(worker: str) -> bool | None:
     pid_text, _, started = rest.partition(":")
     if host != socket.gethostname() or not pid_text.isdigit():
         return None
-    pid = int(pid_text)
-    if started and os.path.exists("/proc"):
-        return _process_start(pid) == started
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(int(pid_text), started or None)
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Optuna's heartbeat check: fail (and, through the storage's callback, retry) the running trials whose
+    worker stopped beating for the grace period; a no-op on storages without a heartbeat."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def enqueue_retry(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -202,6 +195,8 @@ def _run_trials(
             if counts.counted >= n_trials:
                 return result
             if counts.counted + counts.running >= n_trials:
+                # Optuna checks heartbeats as each trial starts; a worker that starts none checks them here.
+                fail_stale_trials(study)
                 lock.close()
                 start = time.perf_counter()
                 time.sleep(poll)

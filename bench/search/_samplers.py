@@ -2,23 +2,26 @@
 
 Every factory takes ``seed``, the space and :class:`SamplerOptions` and says what it can honour:
 constraints (Optuna's constrained optimisation) and several objectives. ``bench samplers`` and the
-CLI's checks read these flags, so a sampler is one entry here and nothing else. Every sampler a study
+CLI's checks read these flags, so a sampler is one entry here and nothing else. A name ``hub:PACKAGE[:CLASS]``
+is a sampler published on OptunaHub (``._hub``), made into a spec when asked for. Every sampler a study
 gets is wrapped in :class:`TrialSeededSampler`: each trial is proposed by a sampler made for it, so a
 resumed or extended study proposes what one uninterrupted run proposes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial
 
-from spaces import Registry, SearchSpace
+from spaces import Registry, SearchSpace, UnknownNameError
 
 from ._evolution import RegularizedEvolutionSampler
+from ._hub import HubName, HubSampler, is_hub
 from ._trial_seeded import TrialSeededSampler
 
 ConstraintsFunc = Callable[[FrozenTrial], Sequence[float]]
@@ -35,6 +38,10 @@ class SamplerOptions:
     population_size: int | None = None
     sample_size: int | None = None
     constraints_func: ConstraintsFunc | None = None
+    #: ``--sampler-option`` values, passed to the sampler's constructor (OptunaHub samplers).
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: The local OptunaHub registry folder hub samplers are loaded from (None: the online registry).
+    registry: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class SamplerSpec:
     sample_size: int | None = None
     #: False for samplers whose sequence the study's storage already indexes (see :class:`TrialSeededSampler`).
     reseed_per_trial: bool = True
+    #: The ``--sampler-option`` keys the sampler takes; None where it takes any.
+    options: tuple[str, ...] | None = ()
 
     def __call__(self, *, seed: int, space: SearchSpace, options: SamplerOptions | None = None) -> BaseSampler:
         """The sampler, made afresh for each trial from the study's seed and the trial's slot."""
@@ -135,13 +144,37 @@ SAMPLERS.register(
 )
 
 
-def sampler_spec(name: str) -> SamplerSpec:
-    """The registered sampler ``name``; an error listing the valid names otherwise."""
-    spec = SAMPLERS.factory(name)
+def sampler_spec(name: str, *, registry: str | None = None) -> SamplerSpec:
+    """The sampler ``name``: a registered one, or an OptunaHub one (``hub:...``, from ``registry`` where given,
+    else the online registry); an error listing the valid names otherwise."""
+    if is_hub(name):
+        return hub_spec(name, registry)
+    spec = SAMPLERS.factory(check_sampler_name(name))
     assert isinstance(spec, SamplerSpec)
     return spec
 
 
+def check_sampler_name(name: str) -> str:
+    """``name`` if it is a registered sampler or a well-formed ``hub:`` name (not loaded); an error otherwise."""
+    if is_hub(name):
+        HubName.parse(name)
+        return name
+    try:
+        return SAMPLERS.check(name)
+    except UnknownNameError as err:
+        raise UnknownNameError(f"{err}, or hub:PACKAGE for a sampler from OptunaHub (see bench samplers)") from None
+
+
+def hub_spec(name: str, registry: str | None = None) -> SamplerSpec:
+    """The spec of an OptunaHub sampler: constraints where its constructor takes ``constraints_func``."""
+    hub = HubSampler.load(name, registry)
+
+    def build(seed: int, space: SearchSpace, options: SamplerOptions) -> BaseSampler:
+        return hub.build(seed, space.distributions(), options.extra, options.constraints_func)
+
+    return SamplerSpec(build, hub.description(), constraints=hub.takes("constraints_func"), options=hub.options())
+
+
 def make_sampler(name: str, *, seed: int, space: SearchSpace, options: SamplerOptions | None = None) -> BaseSampler:
     """A seeded sampler ``name`` for ``space``."""
-    return sampler_spec(name)(seed=seed, space=space, options=options)
+    return sampler_spec(name, registry=options.registry if options else None)(seed=seed, space=space, options=options)

@@ -35,6 +35,8 @@ def build_sampler(config: RunConfig, seed: int) -> optuna.samplers.BaseSampler:
         population_size=config.population_size,
         sample_size=config.sample_size,
         constraints_func=constraint_values if uses_function else None,
+        extra=config.sampler_options,
+        registry=config.hub_registry,
     )
     return make_sampler(config.sampler, seed=seed, space=get_space(config.space), options=options)
 
@@ -63,7 +65,8 @@ def create_or_load_study(
             f"not {getattr(config, name)!r}; pick another --study-name or --storage"
         )
     if before.n_trials != config.n_trials:
-        study.set_user_attr(CONFIG_ATTR, config.to_dict())  # the budget is the latest run's
+        # The budget is the latest run's; the cache stays the one the study was created with.
+        study.set_user_attr(CONFIG_ATTR, {**config.to_dict(), "cache": stored.get("cache", config.cache)})
     return study
 
 
@@ -211,15 +214,16 @@ def start_worker(
         # before a study or a cache is made for a run that cannot score
         require_dataset(config.images or config.dataset, data_root)
     scoring = config.scoring(device=resolve_device(device), data_root=data_root)
-    scorer = (scorers or {}).get((scoring, config.proxy, config.cache))
-    if scorer is None:
-        scorer = Scorer(scoring, [config.proxy], cache=ScoreCache(config.cache))
-        if scorers is not None:
-            scorers[(scoring, config.proxy, config.cache)] = scorer
+    scorer = _scorer(config, scoring, scorers)  # the cache is opened before the storage is touched
     with stages.time("optuna"):
         opened = opened or open_storage(storage or default_storage(out_dir), on_stale=enqueue_retry)
         seed = config.seed if sampler_seed is None else sampler_seed
         study = create_or_load_study(config, opened, build_sampler(config, seed))
+    recorded = study_cache(study)
+    if recorded and recorded != config.cache and config.uses_default_cache():
+        # A run that names no cache uses the study's, wherever it runs.
+        config = RunConfig.from_dict({**config.to_dict(), "cache": recorded})
+        scorer = _scorer(config, scoring, scorers)
     with stages.time("ground_truth"):
         ground_truth = GroundTruthLookup.load(config.space, config.dataset, data_root)
     objective = Objective(config, scorer, ground_truth)
@@ -232,6 +236,21 @@ def start_worker(
     return worker
 
 
+def _scorer(config: RunConfig, scoring: Any, scorers: dict[Any, Scorer] | None) -> Scorer:
+    """The scorer of ``config``'s proxy and cache, shared through ``scorers`` where given."""
+    scorer = (scorers or {}).get((scoring, config.proxy, config.cache))
+    if scorer is None:
+        scorer = Scorer(scoring, [config.proxy], cache=ScoreCache(config.cache))
+        if scorers is not None:
+            scorers[(scoring, config.proxy, config.cache)] = scorer
+    return scorer
+
+
+def study_cache(study: optuna.Study) -> str | None:
+    """The score cache recorded in the study's config (absolute since it is made so on creation)."""
+    return (study.user_attrs.get(CONFIG_ATTR) or {}).get("cache")
+
+
 def join_worker(
     study_name: str,
     *,
@@ -241,7 +260,8 @@ def join_worker(
     cache: str | None = None,
     wait: float = 0.0,
 ) -> Worker:
-    """A worker for an existing study, with the config it was created with.
+    """A worker for an existing study, with the config it was created with: its score cache is the one the
+    study records (absolute, made so when the study was created), unless ``cache`` names another.
 
     It shares the study's sampler seed: each trial's proposal is seeded by its slot, so workers that start
     trials of other slots propose apart.

@@ -1,8 +1,10 @@
 """Where studies live: Optuna's own storages, and a lock that makes the trial budget exact across workers.
 
-``--storage`` accepts a file path (a journal file: ``optuna.storages.JournalStorage`` on one machine),
-an RDB URL (``sqlite:///...`` on one machine, ``postgresql://...`` across machines; Optuna's heartbeat
-fails the trials of a worker that died) or ``memory`` (in-process, nothing kept).
+``--storage`` accepts a file path (a journal file: ``optuna.storages.JournalStorage`` on one machine,
+whose partial last record, left by a crash, is set aside before anything is appended; see ``_journal``),
+an RDB URL (``sqlite:///...`` on one machine, ``postgresql://...`` across machines, bound to the installed
+driver by ``bench.databases``; Optuna's heartbeat fails the trials of a worker that died) or ``memory``
+(in-process, nothing kept).
 
 A worker decides whether to start another trial while holding the study's *budget lock*: a
 ``flock`` on the journal file, or on the folder of a SQLite file (SQLite's own locks on the database file
@@ -29,6 +31,9 @@ from pathlib import Path
 import optuna
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+
+from ..databases import absolute_database_url, database_url
+from ._journal import SafeJournalFileBackend
 
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats (RDB storages)
 GRACE_PERIOD = 60  # seconds without a heartbeat after which a running trial is failed and retried
@@ -123,11 +128,7 @@ def absolute_url(url: str) -> str:
         return url
     if "://" not in url:
         return str(Path(url).expanduser().resolve())
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            return f"sqlite:///{Path(path).expanduser().resolve()}"
-    return display_url(url)
+    return display_url(absolute_database_url(url))
 
 
 def default_storage(out_dir: Path) -> str:
@@ -140,6 +141,7 @@ def open_storage(url: str, *, on_stale: StaleCallback | None = None) -> OpenedSt
         return OpenedStorage(optuna.storages.InMemoryStorage(), ThreadLock(), "memory", MEMORY)
     if "://" not in url:
         return _open_journal(Path(url).expanduser())
+    url = database_url(url)
     try:
         dialect = make_url(url).get_backend_name()
     except sa.exc.ArgumentError as err:
@@ -165,7 +167,7 @@ def open_storage(url: str, *, on_stale: StaleCallback | None = None) -> OpenedSt
 def _open_journal(path: Path) -> OpenedStorage:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        backend = SafeJournalFileBackend(str(path))
     except OSError as err:
         raise ValueError(f"cannot open journal storage {path}: {err.strerror or err}") from None
     storage = optuna.storages.JournalStorage(backend)

@@ -17,10 +17,12 @@ from typing import Any
 
 import pandas as pd
 
+from ..files import write_csv, write_text
 from ..scoring import Scorer
 from ._config import RunConfig
+from ._hub import is_hub
 from ._outputs import best_row
-from ._samplers import SAMPLERS, sampler_spec
+from ._samplers import SAMPLERS, check_sampler_name, sampler_spec
 from ._session import start_worker
 
 
@@ -44,7 +46,8 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_samplers(text: str) -> list[str]:
-    names = [SAMPLERS.check(n.strip()) for n in text.split(",") if n.strip()]
+    """``"tpe,random,hub:samplers/auto_sampler"`` -> the names, checked (hub packages are loaded later)."""
+    names = [check_sampler_name(n.strip()) for n in text.split(",") if n.strip()]
     if not names:
         raise ValueError(f"no sampler given. Valid choices: {', '.join(SAMPLERS.names())}")
     return list(dict.fromkeys(names))
@@ -60,16 +63,22 @@ def grid(
     base: RunConfig, samplers: Sequence[str], proxies: Sequence[str], seeds: Sequence[int], out: Path
 ) -> list[Cell]:
     """Every cell of the grid, each config resolved (so a bad cell fails before any runs)."""
+    if (base.sampler_options or base.hub_registry) and not any(is_hub(s) for s in samplers):
+        raise ValueError("--sampler-option and --hub-registry apply to hub: samplers, and --samplers names none")
     cells = []
     for proxy in proxies:
         for sampler in samplers:
             for seed in seeds:
-                spec = sampler_spec(sampler)
+                spec = sampler_spec(sampler, registry=base.hub_registry)
+                hub = is_hub(sampler)
                 config = dataclasses.replace(
                     base, sampler=sampler, proxy=proxy, seed=seed, study_name="",
-                    # A grid's --population and --sample-size apply to the samplers that have them.
+                    # A grid's --population and --sample-size apply to the samplers that have them, its
+                    # --sampler-option and --hub-registry to the OptunaHub ones.
                     population_size=base.population_size if spec.population_size else None,
                     sample_size=base.sample_size if spec.sample_size else None,
+                    sampler_options=base.sampler_options if hub else {},
+                    hub_registry=base.hub_registry if hub else None,
                 ).resolved()  # fmt: skip
                 cells.append(Cell(config, out / config.study_name))
     return cells
@@ -127,8 +136,9 @@ def run_sweep(
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.json").write_text(
-        json.dumps({"cells": [c.config.to_dict() for c in cells], "storage": storage, "jobs": jobs}, indent=2) + "\n"
+    write_text(
+        out / "sweep.json",
+        json.dumps({"cells": [c.config.to_dict() for c in cells], "storage": storage, "jobs": jobs}, indent=2) + "\n",
     )
     summaries: list[dict[str, Any]] = []
     if jobs == 1:
@@ -151,9 +161,9 @@ def run_sweep(
                     on_cell(summaries[-1])
     order = {c.config.study_name: i for i, c in enumerate(cells)}
     summary = pd.DataFrame(summaries).sort_values("study", key=lambda s: s.map(order)).reset_index(drop=True)
-    summary.to_csv(out / "cells.csv", index=False)
+    write_csv(summary, out / "cells.csv", index=False)
     trials = pd.concat([pd.read_csv(c.out_dir / "trials.csv") for c in cells], ignore_index=True)
-    trials.to_csv(out / "trials.csv", index=False)
+    write_csv(trials, out / "trials.csv", index=False)
     return trials, summary
 
 

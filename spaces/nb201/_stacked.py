@@ -40,20 +40,22 @@ def packed_cell(
 
     Node j sums its incoming edges. On each edge ``groups[edge]`` maps an op to the index tensor of the
     students using it; a group gathers its students' inputs, applies the op to all of them at once and adds
-    the result into their node sums. ``conv(edge, op, x, n)`` applies a convolution op (ReLU, grouped
-    convolution, BatchNorm) to ``n`` students' packed channels.
+    the result into their node sums, in place: no group copies the whole sum. ``conv(edge, op, x, n)``
+    applies a convolution op (ReLU, grouped convolution, BatchNorm) to ``n`` students' packed channels.
     """
     b, _, h, w = x.shape
     c = x.shape[1] // k
     nodes = [x.view(b, k, c, h, w)]
     for dst in (1, 2, 3):
         acc: torch.Tensor | None = None
+        owned = False  # whether acc is this node's own tensor (not a view of an earlier node), so adds go in place
         for edge, (src, edge_dst) in enumerate(EDGES):
             if edge_dst != dst:
                 continue
             for op, index in groups[edge].items():
-                n = len(index)
-                inp = nodes[src] if n == k else nodes[src].index_select(1, index)
+                n = index.shape[0]
+                whole = n == k
+                inp = nodes[src] if whole else nodes[src].index_select(1, index)
                 flat = inp.reshape(b, n * c, h, w)
                 if op == "skip_connect":
                     out = inp
@@ -61,12 +63,19 @@ def packed_cell(
                     out = F.avg_pool2d(flat, 3, 1, 1, count_include_pad=False).view(b, n, c, h, w)
                 else:
                     out = conv(edge, op, flat, n).view(b, n, c, h, w)
-                if n == k:
-                    acc = out if acc is None else acc + out
+                if acc is None and whole:
+                    acc, owned = out, op != "skip_connect"
+                    continue
+                if acc is None:
+                    acc, owned = x.new_zeros(b, k, c, h, w, dtype=out.dtype), True
+                # Under autocast ops may return different dtypes; the sum keeps the first one's.
+                out = out.to(acc.dtype)
+                if owned and whole:
+                    acc.add_(out)
+                elif owned:
+                    acc.index_add_(1, index, out)
                 else:
-                    # Under autocast ops may return different dtypes; index_add needs one.
-                    base = x.new_zeros(b, k, c, h, w, dtype=out.dtype) if acc is None else acc
-                    acc = base.index_add(1, index, out.to(base.dtype))
+                    acc, owned = (acc + out) if whole else acc.index_add(1, index, out), True
         # A node fed only by `none` edges is all zeros, as NAS-Bench-201's Zero op makes it.
         nodes.append(x.new_zeros(b, k, c, h, w) if acc is None else acc)
     return nodes[3].reshape(b, k * c, h, w)
@@ -87,6 +96,30 @@ def _batch_norm(x: torch.Tensor) -> torch.Tensor:
     return F.batch_norm(x, None, None, training=True, eps=_BN_EPS)
 
 
+def _cell_weights(
+    numbers: torch.Tensor, layout: WeightLayout, scheme: str, stage: int, edge: int, ids: torch.Tensor, kernel: int
+) -> list[torch.Tensor]:
+    """The grouped-convolution weight of edge ``edge`` in each cell of ``stage`` for the students ``ids``.
+
+    One gather and one scaling for the stage's cells together: their slots lie ``6`` slots apart in every
+    row, so the stage's numbers are one strided view, written cell-major so that each cell's weight is a
+    contiguous ``(n * out, in, k, k)`` block.
+    """
+    first = layout.slots["cell", stage, 0, 0]
+    size = first.numel()
+    per_cell = first.out * first.inp * kernel * kernel
+    block = numbers[:, first.offset : first.offset + CELLS_PER_STAGE * 6 * size]
+    values = block.view(len(numbers), CELLS_PER_STAGE, 6, size)[:, :, edge, :per_cell]
+    if len(ids) != len(numbers):
+        values = values.index_select(0, ids)
+    out = torch.empty(CELLS_PER_STAGE, len(ids), per_cell, dtype=numbers.dtype, device=numbers.device)
+    if scheme == "diswot":
+        out.copy_(values.transpose(0, 1))
+    else:
+        torch.mul(values.transpose(0, 1), layout.bound(("cell", stage, 0, edge), kernel), out=out)
+    return [w.view(-1, first.inp, kernel, kernel) for w in out]
+
+
 class StackedNB201:
     """K NAS-Bench-201 students with their own genotypes and weights, evaluated together."""
 
@@ -104,32 +137,33 @@ class StackedNB201:
         self.k = len(genotypes)
         device = numbers.device
 
-        def stack(key: tuple, index: torch.Tensor | None = None, kernel: int | None = None) -> torch.Tensor:
-            rows = numbers if index is None else numbers.index_select(0, index)
-            weight = layout.weight(rows, key, scheme, kernel)  # (n, out, in, k, k)
+        def stack(key: tuple) -> torch.Tensor:
+            weight = layout.weight(numbers, key, scheme)  # (K, out, in, k, k)
             return weight.reshape(-1, *weight.shape[2:]).contiguous()
 
         self.stem = stack(("stem",))
         self.reduce = {
             (stage, part): stack(("reduce", stage, part)) for stage in (1, 2) for part in ("a", "b", "shortcut")
         }
-        # Students grouped by the op on each edge; the same grouping holds in every cell.
-        self.groups: list[dict[str, torch.Tensor]] = []
+        # Students grouped by the op on each edge; the same grouping holds in every cell. All groups' indices
+        # reach the device in one copy.
+        by_edge: list[dict[str, list[int]]] = []
         for edge in range(len(EDGES)):
             by_op: dict[str, list[int]] = {}
             for s, g in enumerate(self.genotypes):
                 by_op.setdefault(g.op_names[edge], []).append(s)
-            self.groups.append({op: torch.tensor(ids, device=device) for op, ids in by_op.items() if op != "none"})
+            by_edge.append({op: ids for op, ids in by_op.items() if op != "none"})
+        flat = torch.tensor([i for groups in by_edge for ids in groups.values() for i in ids]).to(device)
+        pieces = iter(flat.split([len(ids) for groups in by_edge for ids in groups.values()]))
+        self.groups: list[dict[str, torch.Tensor]] = [{op: next(pieces) for op in groups} for groups in by_edge]
         self.cell_weights: dict[tuple[int, int, int, str], torch.Tensor] = {}
         for edge, groups in enumerate(self.groups):
             for op, ids in groups.items():
                 if op in _CONV_OPS:
-                    index = None if len(ids) == self.k else ids
                     for stage in range(3):
-                        for cell in range(CELLS_PER_STAGE):
-                            self.cell_weights[stage, cell, edge, op] = stack(
-                                ("cell", stage, cell, edge), index, _CONV_OPS[op]
-                            )
+                        weights = _cell_weights(numbers, layout, scheme, stage, edge, ids, _CONV_OPS[op])
+                        for cell, weight in enumerate(weights):
+                            self.cell_weights[stage, cell, edge, op] = weight
         self.classifier = layout.weight(numbers, ("classifier",), scheme).contiguous()  # (K, classes, C)
         self.classifier_bias = layout.weight(numbers, ("classifier_bias",), scheme).contiguous()  # (K, classes)
 

@@ -1,0 +1,101 @@
+"""A journal file that survives a crash in the middle of a write.
+
+A process killed (or a machine stopped) while appending to a journal can leave its last record cut short.
+Optuna reads past such a record, but the next record appended would join it into one line that cannot be
+read, and from then on the journal could not be loaded. Here, with Optuna's journal lock held, a partial last
+record is set aside first: its bytes are appended to ``<journal>.partial`` and the journal is cut back to its
+last whole record, said in one warning. A study so loses at most the record being written; the trial it
+belonged to, left running by a worker that is gone, is failed and retried like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import get_lock_file
+
+log = logging.getLogger("bench.search")
+_CHUNK = 1 << 16
+
+
+class SafeJournalFileBackend(JournalFileBackend):
+    """Optuna's journal file backend that sets a partial last record aside before appending."""
+
+    def __init__(self, file_path: str) -> None:
+        super().__init__(file_path)
+        self.set_aside: list[str] = []  # one line for each partial record set aside
+        with get_lock_file(self._lock):
+            self._repair()
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        text = "".join(json.dumps(entry, separators=(",", ":")) + "\n" for entry in logs)
+        with get_lock_file(self._lock):
+            self._repair()
+            with open(self._file_path, "ab") as fh:
+                fh.write(text.encode("utf-8"))
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def _repair(self) -> None:
+        """Make the file end with a whole record; call with the journal lock held."""
+        message = end_with_whole_record(Path(self._file_path))
+        if message:
+            self.set_aside.append(message)
+            log.warning(message)
+
+
+def end_with_whole_record(path: Path) -> str | None:
+    """Set aside a partial last record of the journal ``path``; the line saying what was done, or None."""
+    with open(path, "rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return None
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return None
+        start = _after_last_newline(fh, size)
+        fh.seek(start)
+        tail = fh.read()
+        if _is_record(tail):  # whole but for its newline: complete it, nothing is lost
+            fh.seek(size)
+            fh.write(b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            return None
+        side = path.with_name(path.name + ".partial")
+        with open(side, "ab") as out:
+            out.write(tail + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        fh.truncate(start)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return (
+        f"journal {path} ended in a partial record ({len(tail)} bytes, cut short by a crash while writing): "
+        f"set it aside in {side}; the study goes on from the record before it"
+    )
+
+
+def _after_last_newline(fh: Any, size: int) -> int:
+    """The offset just after the last newline of the open file ``fh`` of ``size`` bytes (0 when it has none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - _CHUNK)
+        fh.seek(start)
+        found = fh.read(end - start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        end = start
+    return 0
+
+
+def _is_record(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data), dict)
+    except ValueError:
+        return False
