@@ -260,12 +260,26 @@ def _truths(experiment: Experiment, data_root: Path | None) -> list[TruthSource]
     return sources
 
 
-def _caption(view: CorrelationView, runs: Sequence[ScoreRun], n: int, absent: Sequence[str], bootstrap: int) -> str:
-    seeds = len(view.seeds)
+def _covered(indices: Sequence[int]) -> str:
+    """The cells a view without a fixed sample covers: indices from 0 on (scored in order), and the rest."""
+    have = set(indices)
+    prefix = next(i for i in range(len(have) + 1) if i not in have)
+    rest = len(have) - prefix
+    more = f" and {rest:,} more" if rest else ""
+    return (
+        f"the cells the packs score (indices 0 to {prefix - 1:,} in the space's order{more})"
+        if prefix
+        else ("the cells the packs score")
+    )
+
+
+def _caption(view: CorrelationView, runs: Sequence[ScoreRun], rows: pd.DataFrame, absent: Sequence[str],
+             bootstrap: int) -> str:  # fmt: skip
+    seeds, n = len(view.seeds), rows["arch"].nunique()
     chosen = (
         f"the fixed sample of {view.sample:,} cells (sample seed {view.sample_seed})"
         if view.sample is not None
-        else "every cell the packs score"
+        else _covered(sorted(int(i) for i in rows["index"].dropna().unique()))
     )
     spread = (
         f"mean ± sample standard deviation over {seeds} scoring seeds ({', '.join(map(str, view.seeds))}), paired by "
@@ -314,7 +328,7 @@ def write_view(
         "bootstrap": experiment.bootstrap,
     }
     provenance = Provenance.capture(config, command=command, commit=COMMIT_NOTE)
-    caption = _caption(view, runs, rows["arch"].nunique(), absent, experiment.bootstrap)
+    caption = _caption(view, runs, rows, absent, experiment.bootstrap)
     written += paper_table(table, truths, view, provenance, dataset=experiment.dataset, caption=caption).write(folder)
     return written
 
