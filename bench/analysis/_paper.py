@@ -113,7 +113,8 @@ def load_experiment(path: str | Path) -> Experiment:
     _unknown(data, _EXPERIMENT_KEYS, where)
     search = data.get("search", {})
     _unknown(search, {"trials", "budgets"}, f"{where} [search]")
-    truths = tuple((str(_require(t, "spec", where)), str(_require(t, "metric", where))) for t in data["ground_truths"])
+    listed = _require(data, "ground_truths", where)
+    truths = tuple((str(_require(t, "spec", where)), str(_require(t, "metric", where))) for t in listed)
     views = tuple(_view(v, f"{where} [[correlation]] {i}") for i, v in enumerate(data.get("correlation", [])))
     names = [v.name for v in views]
     if len(set(names)) != len(names):
@@ -304,7 +305,7 @@ def write_view(
     digests: dict[str, str],
     out: Path,
     *,
-    data_root: Path | None,
+    truths: Sequence[TruthSource],
     plot: bool,
 ) -> list[Path]:
     rows, view, absent = _view_rows(frame, view, experiment.space)
@@ -312,7 +313,6 @@ def write_view(
         raise ValueError(f"view {view.name!r}: the packs hold no architecture that every proxy and seed of it has")
     label = ",".join(experiment.packs)
     runs = _runs(rows, view, label, experiment.space)
-    truths = _truths(experiment, data_root)
     bootstrap = BootstrapSettings(n_resamples=experiment.bootstrap if len(view.seeds) == 1 else 0)
     folder = out / f"correlation-{view.name}"
     command = f"bench paper {experiment.path.name}"
@@ -336,36 +336,33 @@ def write_view(
 # --- search -----------------------------------------------------------------------------------------------
 
 
-def write_search(experiment: Experiment, out: Path, *, data_root: Path | None, plot: bool) -> list[Path]:
-    """The search comparison at each budget, over the runs that reached it."""
-    from ..ground_truth import load_ground_truth
-
+def write_search(experiment: Experiment, out: Path, *, truth_source: TruthSource, plot: bool) -> list[Path]:
+    """The search comparison at each budget, over the runs that reached it, judged by ``truth_source``."""
     trials = load_trials([experiment.resolve(t) for t in experiment.trials])
     frame = trials.frame.assign(
         sampler=trials.frame["sampler"].map(sampler_name),
         proxy=trials.frame["proxy"].map(proxy_name),
         proxy_key=trials.frame["proxy"],
     )
-    spec, metric = experiment.ground_truths[0]
-    gt = load_ground_truth(spec, space=experiment.space, data_root=data_root)
-    truth = space_truth(gt.accuracy(experiment.dataset, metric), space=experiment.space, dataset=experiment.dataset)
+    accuracy = truth_source.values(experiment.dataset)
+    truth = space_truth(accuracy, space=experiment.space, dataset=experiment.dataset)
+    run = pd.MultiIndex.from_frame(frame[RUN_KEYS])
     evaluated = frame[frame["state"].isin(("COMPLETE", "PRUNED"))].groupby(RUN_KEYS).size()
     written = []
     for budget in experiment.budgets:
-        long_enough = evaluated[evaluated >= budget].index
-        reached = frame.set_index(RUN_KEYS).loc[lambda f, keep=long_enough: f.index.isin(keep)].reset_index()
+        reached = frame[run.isin(evaluated[evaluated >= budget].index)]
         if reached.empty:
             raise ValueError(f"no search run of {', '.join(experiment.trials)} reached the budget {budget}")
+        checkpoints = [c for c in DEFAULT_CHECKPOINTS if c <= budget]
         # One comparison per proxy: the samplers are the methods its tests and ranks compare.
         for proxy, part in reached.groupby("proxy", sort=False):
-            checkpoints = [c for c in DEFAULT_CHECKPOINTS if c <= budget]
             report = search_report(part, {(experiment.space, experiment.dataset): truth}, budget=budget,
                                    checkpoints=checkpoints)  # fmt: skip
             config = {
                 "analysis": "paper search",
                 "trials": list(experiment.trials),
                 "digest": frame_digest(part, [*RUN_KEYS, "number", "state", "arch", "score"]),
-                "ground_truth": [spec, metric],
+                "ground_truth": list(experiment.ground_truths[0]),
                 "proxy": proxy,
                 "budget": budget,
                 "checkpoints": checkpoints,
@@ -381,11 +378,12 @@ def write_search(experiment: Experiment, out: Path, *, data_root: Path | None, p
 def write_paper(experiment: Experiment, out: str | Path, *, data_root: Path | None, plot: bool = True) -> list[Path]:
     """Every table and figure of ``experiment`` under ``out`` (see the module docstring)."""
     out = Path(out)
+    truths = _truths(experiment, data_root)  # read once: every view and the searches use them
     written: list[Path] = []
     if experiment.views:
         frame, digests = _pack_frame(experiment)
         for view in experiment.views:
-            written += write_view(experiment, view, frame, digests, out, data_root=data_root, plot=plot)
+            written += write_view(experiment, view, frame, digests, out, truths=truths, plot=plot)
     if experiment.trials:
-        written += write_search(experiment, out, data_root=data_root, plot=plot)
+        written += write_search(experiment, out, truth_source=truths[0], plot=plot)
     return written
