@@ -35,6 +35,8 @@ def inputs(tmp_path_factory, nb201, data_root) -> Path:
     sample = [nb201.arch_at(i) for i in uniform_sample(nb201, SAMPLE, SAMPLE_SEED)]
     for seed in (0, 1):
         Scorer(ScoringConfig(batch_size=4, seed=seed), PROXIES, cache=cache).score_many(sample)
+    # The same cells under DisWOT's Gaussian initialisation: a view selects one initialisation.
+    Scorer(ScoringConfig(batch_size=4, seed=0, init="diswot"), ["l2_norm"], cache=cache).score_many(sample)
     outside = [nb201.arch_at(i) for i in range(8)]
     Scorer(ScoringConfig(batch_size=4, seed=0), ["params"], cache=cache).score_many(outside)
     export_pack(cache, root / "packs" / "nb201")
@@ -63,6 +65,23 @@ sample_seed = {SAMPLE_SEED}
 name = "space"
 title = "Every cell scored"
 proxies = ["params"]
+
+[[correlation]]
+name = "published"
+title = "Against published values"
+proxies = ["params", "l2_norm"]
+sample = {SAMPLE}
+sample_seed = {SAMPLE_SEED}
+published = {{ params = 0.75 }}
+published_source = "a test states it"
+
+[[correlation]]
+name = "gaussian"
+title = "Gaussian weights"
+proxies = ["l2_norm"]
+sample = {SAMPLE}
+sample_seed = {SAMPLE_SEED}
+init = "diswot"
 
 [search]
 trials = ["../sweep/trials.csv"]
@@ -95,6 +114,43 @@ def test_the_correlation_view_reads_the_pack_in_the_experiments_order(written) -
     assert int(next(line for line in space.splitlines() if line.startswith("| all")).split("|")[3]) == SAMPLE + 8
 
 
+def _rows(table: str) -> list[list[str]]:
+    """The Markdown table's body, each row with its cells' group (printed on a group's first row only)."""
+    rows, group, body = [], "", False
+    for line in table.splitlines():
+        body = body or line.startswith("|:")
+        if body and line.startswith("| "):
+            row = [c.strip() for c in line.split("|")[1:-1]]
+            group = row[0] = row[0] or group
+            rows.append(row)
+    return rows
+
+
+def test_a_view_prints_published_values_beside_its_own_and_the_difference(written) -> None:
+    out, _ = written
+    main = (out / "correlation-published" / "table.md").read_text()
+    assert "published" not in main.splitlines()[-1]  # the paper table keeps its width
+    table = (out / "correlation-published" / "published.md").read_text()
+    assert "published as a test states it" in table
+    rows = _rows(table)
+    assert [row[0] for row in rows] == ["#Params"]  # only proxies with a published value
+    mine = next(r for r in _rows(main) if r[0] == "all" and r[1] == "#Params")
+    ours = float(mine[4].split(" ")[0].strip("*"))  # all cells, the first ground truth's Spearman rho
+    assert rows[0][2].startswith(f"{ours:.3f} [") and rows[0][-2] == "0.75"
+    assert float(rows[0][-1]) == pytest.approx(ours - 0.75, abs=0.006)
+
+
+def test_a_view_selects_one_initialisation_of_the_cells(written) -> None:
+    out, _ = written
+    gaussian = (out / "correlation-gaussian" / "table.md").read_text()
+    default = (out / "correlation-published" / "table.md").read_text()
+    assert "DisWOT's Gaussian N(0, 1)" in gaussian and "Gaussian" not in default
+    n_all = [row[2] for row in _rows(gaussian) if row[0] == "all"]
+    assert n_all == [str(SAMPLE)]  # the Gaussian scores alone, not mixed with the default ones
+    l2 = [row[3:] for row in _rows(default) if row[1] == "L2 norm" and row[0] == "all"]
+    assert l2 and [row[3:] for row in _rows(gaussian) if row[0] == "all"] != l2
+
+
 def test_the_search_comparison_names_samplers_as_papers_do_at_each_budget(written) -> None:
     out, _ = written
     for budget in (6, 12):
@@ -121,6 +177,13 @@ def test_a_bad_experiment_file_is_named_with_its_key(tmp_path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('space = "nb201"\ndataset = "cifar10"\nground_truths = []\nbudget = [1]\n')
     with pytest.raises(ValueError, match=r"unknown key\(s\) budget\. Valid keys: bootstrap, correlation"):
+        load_experiment(bad)
+    view = 'space = "nb201"\ndataset = "cifar10"\nground_truths = []\n[[correlation]]\nname = "v"\nproxies = ["snip"]\n'
+    bad.write_text(view + "published = { synflow = 0.74 }\npublished_source = 'x'\n")
+    with pytest.raises(ValueError, match="published names proxies the view does not list: synflow"):
+        load_experiment(bad)
+    bad.write_text(view + 'init = "xavier"\n')
+    with pytest.raises(ValueError, match=r"unknown init 'xavier'\. Valid choices: default, diswot"):
         load_experiment(bad)
     result = invoke("paper", tmp_path / "missing.toml", "--out", tmp_path / "o")
     assert result.exit_code != 0 and "missing.toml does not exist" in result.output

@@ -40,7 +40,10 @@ COMMIT_NOTE = "not recorded (the tables follow from the inputs' digests and the 
 _EXPERIMENT_KEYS = {"title", "space", "dataset", "packs", "ground_truths", "correlation", "search", "bootstrap"}
 #: The paper table's metrics: (key, Markdown header, LaTeX header).
 METRICS = (("kendall", "Kendall τ", r"Kendall $\tau$"), ("spearman", "Spearman ρ", r"Spearman $\rho$"))
-_VIEW_KEYS = {"name", "title", "proxies", "seeds", "sample", "sample_seed"}
+_VIEW_KEYS = {"name", "title", "proxies", "seeds", "sample", "sample_seed", "init", "published", "published_source"}
+#: Initialisations a view may select (``bench score --init``).
+INITS = ("default", "diswot")
+INIT_NAMES = {"default": "PyTorch's default", "diswot": "DisWOT's Gaussian N(0, 1)"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,11 @@ class CorrelationView:
     seeds: tuple[int, ...]
     sample: int | None = None
     sample_seed: int = 0
+    #: The networks' initialisation the view's scores were made with (a pack may hold both).
+    init: str = "default"
+    #: Published Spearman rho with the first ground truth, a proxy each, and where they come from.
+    published: tuple[tuple[str, float], ...] = ()
+    published_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,16 +95,35 @@ def _unknown(table: dict, allowed: set[str], where: str) -> None:
         raise ValueError(f"{where} has unknown key(s) {', '.join(unknown)}. Valid keys: {', '.join(sorted(allowed))}")
 
 
+def _published(table: dict, proxies: Sequence[str], where: str) -> tuple[tuple[str, float], ...]:
+    published = table.get("published", {})
+    if not isinstance(published, dict):
+        raise ValueError(f"{where}: published must be a table of proxy = value, got {published!r}")
+    strangers = sorted(set(published) - set(proxies))
+    if strangers:
+        raise ValueError(f"{where}: published names proxies the view does not list: {', '.join(strangers)}")
+    if published and not table.get("published_source"):
+        raise ValueError(f"{where}: published values need a published_source saying where they come from")
+    return tuple((str(k), float(v)) for k, v in published.items())
+
+
 def _view(table: dict, where: str) -> CorrelationView:
     _unknown(table, _VIEW_KEYS, where)
     name = str(_require(table, "name", where))
+    proxies = tuple(map(str, _require(table, "proxies", where)))
+    init = str(table.get("init", "default"))
+    if init not in INITS:
+        raise ValueError(f"{where}: unknown init {init!r}. Valid choices: {', '.join(INITS)}")
     return CorrelationView(
         name=name,
         title=str(table.get("title", name)),
-        proxies=tuple(map(str, _require(table, "proxies", where))),
+        proxies=proxies,
         seeds=tuple(int(s) for s in table.get("seeds", [0])),
         sample=int(table["sample"]) if "sample" in table else None,
         sample_seed=int(table.get("sample_seed", 0)),
+        init=init,
+        published=_published(table, proxies, where),
+        published_source=str(table.get("published_source", "")),
     )
 
 
@@ -160,6 +187,8 @@ def _view_rows(
     from spaces import get_space
 
     rows = frame[frame["proxy"].isin(view.proxies) & frame["seed"].astype(int).isin(view.seeds)]
+    if "init" in rows.columns:
+        rows = rows[rows["init"].fillna("default").astype(str) == view.init]
     if view.sample is not None:
         from ..sampling import uniform_sample
 
@@ -247,8 +276,50 @@ def paper_table(
         label=f"tab:correlation-{view.name}",
         provenance=provenance,
         groups=["cells"],
-        size="small" if several else "footnotesize",  # an interval in every cell: one size down
+        size="small" if several else "scriptsize",  # an interval in every cell: two sizes down (fits at 0.8)
     )
+
+
+def published_table(
+    table: pd.DataFrame, truths: Sequence[TruthSource], view: CorrelationView, provenance: Provenance, *, dataset: str
+) -> Table:
+    """This view's Spearman rho with the first ground truth beside the published value, a proxy that has one."""
+    wide = _wide(table, truths[:1], len(view.seeds) > 1)
+    published = dict(view.published)
+    rows = []
+    for key, value in published.items():
+        name = proxy_name(key)
+        mine = {c: wide[(wide["proxy"] == name) & (wide["cells"] == c)] for c in ("all", "valid")}
+        if mine["all"].empty:
+            continue
+        row = {"proxy": name, "n": int(mine["all"]["n"].iat[0]), "published": value}
+        for cells, part in mine.items():
+            for column in [c for c in part.columns if c.startswith("t0_spearman")]:
+                row[column.replace("t0_spearman", cells)] = part[column].iat[0] if not part.empty else float("nan")
+        row["delta"] = row["all"] - value
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    several = len(view.seeds) > 1
+    group = truth_name(dataset, truths[0].metric)
+
+    def rho(cells: str, header: str) -> Column:
+        spread = {"spread": f"{cells}_sd"} if several else {"interval": (f"{cells}_low", f"{cells}_high")}
+        return Column(cells, header, digits=3, group=group, **spread)  # type: ignore[arg-type]
+
+    columns = [
+        Column("proxy", "proxy", kind="text"),
+        Column("n", "n", kind="int"),
+        rho("all", "Spearman ρ, all cells"),
+        rho("valid", "Spearman ρ, valid cells"),
+        Column("published", "published ρ", r"published $\rho$", digits=2),
+        Column("delta", "Δ ρ (all cells)", r"$\Delta\rho$ (all cells)", digits=2),
+    ]
+    caption = (
+        f"{view.title}: Spearman ρ with {group} next to the values published as {view.published_source}; "
+        "Δ ρ: this suite's ρ over all cells minus the published value."
+    )
+    return Table(name="published", frame=frame, columns=columns, caption=caption,
+                 label=f"tab:published-{view.name}", provenance=provenance, size="small")  # fmt: skip
 
 
 def _truths(experiment: Experiment, data_root: Path | None) -> list[TruthSource]:
@@ -289,12 +360,14 @@ def _caption(view: CorrelationView, runs: Sequence[ScoreRun], rows: pd.DataFrame
         else f"scoring seed {view.seeds[0]}; 95 % BCa bootstrap intervals over {bootstrap} resamples of architectures"
     )
     teacher = runs[0].meta.get("teacher", "none")
-    missing = f" Not in the packs yet: {', '.join(absent)}." if absent else ""
+    notes = f" Not in the packs yet: {', '.join(absent)}." if absent else ""
+    if view.init != "default":
+        notes += f" Every network initialised as {INIT_NAMES[view.init]} (bench score --init {view.init})."
     return (
         f"{view.title}: rank correlation of each proxy's score with the ground truth over {chosen} that every proxy "
         f"and seed has (n up to {n:,}); valid cells are those whose input reaches the output. Teacher "
         f"{teacher} with random weights, one batch of {runs[0].meta.get('batch_size', '?')} images; {spread}. "
-        f"Bold: the highest value of each column within the cells' group (descriptive).{missing}"
+        f"Bold: the highest value of each column within the cells' group (descriptive).{notes}"
     )
 
 
@@ -330,6 +403,8 @@ def write_view(
     provenance = Provenance.capture(config, command=command, commit=COMMIT_NOTE)
     caption = _caption(view, runs, rows, absent, experiment.bootstrap)
     written += paper_table(table, truths, view, provenance, dataset=experiment.dataset, caption=caption).write(folder)
+    if view.published:
+        written += published_table(table, truths, view, provenance, dataset=experiment.dataset).write(folder)
     return written
 
 

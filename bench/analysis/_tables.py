@@ -56,6 +56,9 @@ _LATEX_SPECIAL = {
     "<": r"\textless{}",
     ">": r"\textgreater{}",
     "±": r"\ensuremath{\pm}",
+    "ρ": r"\ensuremath{\rho}",
+    "τ": r"\ensuremath{\tau}",
+    "Δ": r"\ensuremath{\Delta}",
 }
 
 
@@ -125,7 +128,7 @@ class Table:
     provenance: Provenance
     #: Key columns whose repeated values are shown once, and within whose groups "best" is chosen.
     groups: list[str] = field(default_factory=list)
-    #: The LaTeX font size of the table (e.g. ``footnotesize`` for one with intervals in every cell).
+    #: The LaTeX font size of the table (e.g. ``scriptsize`` for one with intervals in every cell, set in ``tiny``).
     size: str = "small"
 
     def __post_init__(self) -> None:
@@ -193,7 +196,8 @@ class Table:
         if column.interval and _finite(row[column.interval[0]]) and _finite(row[column.interval[1]]):
             low, high = (_fixed(float(row[k]), column.digits) for k in column.interval)
             if flavour == "latex":
-                return rf"\num{{{main}}} {{\scriptsize[\num{{{low}}}, \num{{{high}}}]}}"
+                smaller = "tiny" if self.size in ("scriptsize", "tiny") else "scriptsize"  # below its value's size
+                return rf"\num{{{main}}} {{\{smaller}[\num{{{low}}}, \num{{{high}}}]}}"
             return f"{main} [{low}, {high}]"
         return rf"\num{{{main}}}" if flavour == "latex" else main
 
