@@ -76,6 +76,9 @@ def bad(tmp_path_factory, data_root) -> Path:
         (base / name / "cifar10" / "c.tar.gz").write_bytes(data)
     (base / "garbage.pt").write_bytes(os.urandom(300))
     (base / "empty.pt").write_bytes(b"")
+    import torch
+
+    torch.save({"stem.weight": torch.zeros(3, 3)}, base / "other-model.pt")  # readable, of another network
     (base / "a-file").write_text("not a folder\n")
     (base / "not-a-db.db").write_bytes(b"this is not an SQLite database" * 40)
     (base / "header-only.csv").write_text(HEADER)
@@ -269,6 +272,10 @@ CASES.update(
         "run-empty-teacher-weights": Case(
             _run(None, "--proxy", "diswot", "--teacher-weights", lambda bad, out: bad / "empty.pt"),
             ("teacher weights", "empty.pt", "empty"),
+        ),
+        "run-teacher-weights-of-another-network": Case(
+            _run(None, "--proxy", "diswot", "--teacher-weights", lambda bad, out: bad / "other-model.pt"),
+            ("teacher weights", "other-model.pt", "do not fit teacher 'resnet56'", "missing"),
         ),
         "distill-garbage-teacher": Case(
             lambda bad, out: ["distill", "--arch", "1", "--teacher", bad / "garbage.pt", "--out", out / "d"],

@@ -215,6 +215,9 @@ def start_worker(
         require_dataset(config.images or config.dataset, data_root)
     scoring = config.scoring(device=resolve_device(device), data_root=data_root)
     scorer = _scorer(config, scoring, scorers)  # the cache is opened before the storage is touched
+    if config.teacher_weights:
+        with stages.time("teacher"):
+            scorer.teacher()  # weights that do not fit the teacher are refused before any study exists
     with stages.time("optuna"):
         opened = opened or open_storage(storage or default_storage(out_dir), on_stale=enqueue_retry)
         seed = config.seed if sampler_seed is None else sampler_seed
