@@ -6,6 +6,7 @@ shared one, a folder where a file should be, an unreachable database, a garbage 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import logging
@@ -430,3 +431,36 @@ def test_a_diverged_training_is_recorded_as_failed_not_as_an_accuracy(tmp_path):
     assert record["test_acc"] == [None]
     assert list(record["failed"].values()) == ["training diverged: the loss was not finite from epoch 1"]
     assert not (out / "student0.pt").exists()
+
+
+def _optuna_trial_failure_logged() -> bool:
+    """In a worker process: run a study whose one trial fails; whether Optuna's "Trial 0 failed" got through."""
+    import optuna
+
+    records: list[logging.LogRecord] = []
+    seen = logging.Handler(logging.WARNING)
+    seen.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("optuna").addHandler(seen)
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_int("x", 0, 3)
+        raise ValueError("the score went wrong")
+
+    with contextlib.suppress(ValueError):
+        optuna.create_study().optimize(objective, n_trials=1)
+    return any("Trial 0 failed" in r.getMessage() for r in records)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_sweep_worker_processes_filter_trial_tracebacks_as_the_command_does(debug):
+    import functools
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bench.cli._errors import worker_setup
+
+    context = multiprocessing.get_context("spawn")  # as run_sweep starts its workers
+    with ProcessPoolExecutor(1, mp_context=context, initializer=functools.partial(worker_setup, debug)) as pool:
+        assert pool.submit(_optuna_trial_failure_logged).result() is debug
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        assert pool.submit(_optuna_trial_failure_logged).result() is True  # what a worker did without it

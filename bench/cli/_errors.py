@@ -131,3 +131,9 @@ def quiet_trial_tracebacks() -> None:
         for handler in logger.handlers:
             if _FILTER not in handler.filters:
                 handler.addFilter(_FILTER)
+
+
+def worker_setup(debug: bool) -> None:
+    """What a command's worker processes (``sweep --jobs N``) inherit from it: ``--debug`` and the filter."""
+    set_debug(debug)
+    quiet_trial_tracebacks()

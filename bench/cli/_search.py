@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import logging
 import time
 import warnings
@@ -42,6 +43,7 @@ from ..search import (
 )
 from ..search._hub import HubSampler, is_hub, local_sampler_names, parse_sampler_options
 from ._app import DataRootOption, command, console
+from ._errors import debug_enabled, worker_setup
 from ._options import ThreadsOption
 
 # --- shared options --------------------------------------------------------------------------------------
@@ -398,6 +400,7 @@ def sweep_command(
         _, summary = run_sweep(
             cells, out=out_dir, storage=storage, jobs=jobs, device=device,
             data_root=str(data_root) if data_root else None, on_cell=lambda _: bar.advance(task),
+            initializer=functools.partial(worker_setup, debug_enabled()),
         )  # fmt: skip
     table = aggregate(summary)
     shown = Table(*table.columns, title="Architecture picked by the proxy: ground truth over seeds")

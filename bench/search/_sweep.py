@@ -131,8 +131,11 @@ def run_sweep(
     device: str = "auto",
     data_root: str | None = None,
     on_cell: Callable[[dict[str, Any]], None] | None = None,
+    initializer: Callable[[], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run every cell; write ``trials.csv`` (all cells), ``cells.csv`` and ``sweep.json`` under ``out``."""
+    """Run every cell; write ``trials.csv`` (all cells), ``cells.csv`` and ``sweep.json`` under ``out``.
+
+    ``initializer`` runs first in each worker process of ``jobs > 1`` (e.g. the command's logging setup)."""
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +153,7 @@ def run_sweep(
     else:
         # Spawned, not forked: each process starts its own torch and database connections cleanly.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=initializer) as pool:
             futures = [
                 pool.submit(_run_cell_in_process, c.config.to_dict(), str(c.out_dir), storage, device, data_root)
                 for c in cells
