@@ -73,7 +73,7 @@ proxies = ["params", "l2_norm"]
 sample = {SAMPLE}
 sample_seed = {SAMPLE_SEED}
 published = {{ params = 0.75 }}
-published_source = "a test states it"
+published_source = "a test's own numbers"
 
 [[correlation]]
 name = "gaussian"
@@ -131,7 +131,7 @@ def test_a_view_prints_published_values_beside_its_own_and_the_difference(writte
     main = (out / "correlation-published" / "table.md").read_text()
     assert "published" not in main.splitlines()[-1]  # the paper table keeps its width
     table = (out / "correlation-published" / "published.md").read_text()
-    assert "published as a test states it" in table
+    assert "next to published values (a test's own numbers)" in table
     rows = _rows(table)
     assert [row[0] for row in rows] == ["#Params"]  # only proxies with a published value
     mine = next(r for r in _rows(main) if r[0] == "all" and r[1] == "#Params")

@@ -315,7 +315,7 @@ def published_table(
         Column("delta", "Δ ρ (all cells)", r"$\Delta\rho$ (all cells)", digits=2),
     ]
     caption = (
-        f"{view.title}: Spearman ρ with {group} next to the values published as {view.published_source}; "
+        f"{view.title}: Spearman ρ with {group} next to published values ({view.published_source}); "
         "Δ ρ: this suite's ρ over all cells minus the published value."
     )
     return Table(name="published", frame=frame, columns=columns, caption=caption,
