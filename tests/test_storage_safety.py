@@ -82,6 +82,47 @@ def test_appending_after_a_crash_mid_write_keeps_the_journal_readable(tmp_path: 
     assert b"dead" in (tmp_path / "journal.log.partial").read_bytes()
 
 
+HOLD_THE_JOURNAL_LOCK = """
+import sys, time
+from bench.search._journal import FlockJournalLock
+FlockJournalLock(sys.argv[1]).acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def _append_in_a_thread(journal: Path) -> threading.Thread:
+    def append() -> None:  # opening the journal takes its lock too
+        optuna.load_study(study_name="s", storage=open_storage(str(journal)).storage).set_user_attr("after", 1)
+
+    thread = threading.Thread(target=append, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_writer_killed_holding_the_journal_lock_holds_no_one_up(tmp_path: Path) -> None:
+    """The lock excludes a live holder, and is the others' as soon as the holder is killed (Optuna's own file
+    lock, left behind by a dead holder, makes them wait out a 30 s grace period)."""
+    journal = tmp_path / "journal.log"
+    optuna.create_study(storage=open_storage(str(journal)).storage, study_name="s")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_JOURNAL_LOCK, str(journal)], stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        waiting = _append_in_a_thread(journal)
+        waiting.join(1.0)
+        assert waiting.is_alive(), "a write went through while another process held the journal's lock"
+        holder.kill()
+        holder.wait()
+        waiting.join(10.0)  # far below the 30 s a left-behind lock file costs
+        assert not waiting.is_alive(), "the lock of a killed writer was not released"
+    finally:
+        holder.kill()
+        holder.wait()
+    reloaded = optuna.load_study(study_name="s", storage=open_storage(str(journal)).storage)
+    assert reloaded.user_attrs == {"after": 1}
+
+
 # --- liveness ---------------------------------------------------------------------------------------------
 
 

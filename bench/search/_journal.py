@@ -6,28 +6,64 @@ read, and from then on the journal could not be loaded. Here, with Optuna's jour
 record is set aside first: its bytes are appended to ``<journal>.partial`` and the journal is cut back to its
 last whole record, said in one warning. A study so loses at most the record being written; the trial it
 belonged to, left running by a worker that is gone, is failed and retried like any other.
+
+The journal's lock is an ``flock`` on ``<journal>.flock`` (:class:`FlockJournalLock`): the kernel releases it
+when its holder dies, so a worker killed while appending holds no one up. (Optuna's own file locks are files
+that a dead holder leaves behind; the others wait out a 30 s grace period before taking them over.)
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._file import get_lock_file
+from optuna.storages.journal._file import BaseJournalFileLock, get_lock_file
 
 log = logging.getLogger("bench.search")
 _CHUNK = 1 << 16
 
 
+class FlockJournalLock(BaseJournalFileLock):
+    """Exclusive among the processes and threads of one machine (and of NFS clients whose server supports
+    locks), released by the kernel when the holding process dies. The lock file is kept: removing it could let
+    two writers hold locks on two files of one name."""
+
+    SUFFIX = ".flock"
+
+    def __init__(self, journal: str) -> None:
+        self.path = journal + self.SUFFIX
+        self._held = threading.local()  # each thread its own descriptor: flock excludes them from each other
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._held.fd = fd
+        return True
+
+    def release(self) -> None:
+        fd = getattr(self._held, "fd", None)
+        if fd is None:
+            raise RuntimeError(f"journal lock {self.path} is not held by this thread")
+        self._held.fd = None
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 class SafeJournalFileBackend(JournalFileBackend):
-    """Optuna's journal file backend that sets a partial last record aside before appending."""
+    """Optuna's journal file backend that sets a partial last record aside before appending, under a lock that
+    dies with its holder."""
 
     def __init__(self, file_path: str) -> None:
-        super().__init__(file_path)
+        super().__init__(file_path, lock_obj=FlockJournalLock(file_path))
         self.set_aside: list[str] = []  # one line for each partial record set aside
         with get_lock_file(self._lock):
             self._repair()
