@@ -110,7 +110,7 @@ def test_the_correlation_view_reads_the_pack_in_the_experiments_order(written) -
     n_all = int(next(line for line in table.splitlines() if line.startswith("| all")).split("|")[3])
     assert n_all == SAMPLE  # the sample only, not the cells scored outside it
     space = (out / "correlation-space" / "table.md").read_text()
-    assert "95 % BCa bootstrap intervals" in space and re.search(r"0\.\d{3} \[-?0\.\d{3}, -?0\.\d{3}\]", space)
+    assert "95 % percentile bootstrap intervals" in space and re.search(r"0\.\d{3} \[-?0\.\d{3}, -?0\.\d{3}\]", space)
     assert int(next(line for line in space.splitlines() if line.startswith("| all")).split("|")[3]) == SAMPLE + 8
 
 

@@ -357,7 +357,8 @@ def _caption(view: CorrelationView, runs: Sequence[ScoreRun], rows: pd.DataFrame
         f"mean ± sample standard deviation over {seeds} scoring seeds ({', '.join(map(str, view.seeds))}), paired by "
         "architecture"
         if seeds > 1
-        else f"scoring seed {view.seeds[0]}; 95 % BCa bootstrap intervals over {bootstrap} resamples of architectures"
+        else f"scoring seed {view.seeds[0]}; 95 % {BootstrapSettings().method} bootstrap intervals over {bootstrap} "
+        "resamples of architectures"
     )
     teacher = runs[0].meta.get("teacher", "none")
     notes = f" Not in the packs yet: {', '.join(absent)}." if absent else ""
