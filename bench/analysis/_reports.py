@@ -340,6 +340,7 @@ def write_search_report(
     plot: bool = True,
     command: str | None = None,
     commit: str | None = None,
+    cost_note: str | None = None,
 ) -> list[Path]:
     """Write ``search.*`` (per sampler and proxy), ``search_anytime.*``, ``search_pairwise.*``, ``search_ranks.*``,
     ``search_runs.*``, ``search_tests.csv``, ``anytime_regret.csv`` and the figures (anytime regret, found
@@ -362,6 +363,9 @@ def write_search_report(
     ]
     if multi:
         columns.append(Column("hv_ratio_mean", "HV ratio", digits=3, spread="hv_ratio_std", emphasis="best_hv_ratio"))
+    costed = "cost_mean" in summary.columns and summary["cost_mean"].notna().any()
+    if costed:
+        columns.append(Column("cost_h_mean", "cost (h)", digits=3, spread="cost_h_std"))
     budgets = ", ".join(f"{d}: {b}" for (_, d), b in sorted(report.budget.items()))
     seeds = ", ".join(f"{r.dataset}: {r.friedman_blocks}" for r in report.design.itertuples())
     notes = f"{_left_out(summary)} {_bold_rule(report)}{_warnings(report)}"
@@ -375,9 +379,19 @@ def write_search_report(
             if multi
             else ""
         )
-        + f".{notes}"
+        + (f"; cost: {cost_note or COST_NOTE}" if costed else "")
+        + f". optimal: the space's best ground truth.{notes}"
     )
-    written = Table("search", summary, columns, caption, "tab:search", provenance, groups=keys).write(out, formats)
+    if costed:
+        summary = summary.assign(cost_h_mean=summary["cost_mean"] / 3600, cost_h_std=summary["cost_std"] / 3600)
+    # The "optimal" row is for readers; the CSV keeps a row per method for programs.
+    written = Table("search", summary, columns, caption, "tab:search", provenance, groups=keys).write(
+        out, [f for f in formats if f == "csv"]
+    )
+    shown = _with_optimal(summary, report)
+    written += Table("search", shown, columns, caption, "tab:search", provenance, groups=keys).write(
+        out, [f for f in formats if f != "csv"]
+    )
     anytime = [
         *method,
         *[
@@ -404,6 +418,25 @@ def write_search_report(
     if plot:
         written += _search_figures(report, out / PLOTS_DIR, true_fronts)
     return written
+
+
+#: What the search table's cost is, unless the caller says more precisely.
+COST_NOTE = "hours its distinct evaluations would take without a cache (mean ± sample standard deviation)"
+
+
+def _with_optimal(summary: pd.DataFrame, report: SearchReport) -> pd.DataFrame:
+    """The summary with an "optimal" row a (space, dataset): the best ground truth, zero regret."""
+    rows = [
+        {"space": space, "dataset": dataset, "sampler": "optimal", "proxy": None, "chosen_acc_mean": optimum,
+         "regret_mean": 0.0}
+        for (space, dataset), optimum in sorted(report.optima.items())
+    ]  # fmt: skip
+    if not rows:
+        return summary
+    shown = pd.concat([summary, pd.DataFrame(rows)], ignore_index=True)
+    flags = [c for c in shown.columns if c.startswith("best_")]
+    shown[flags] = shown[flags].fillna(False).astype(bool)
+    return shown.sort_values(["space", "dataset"], kind="stable").reset_index(drop=True)
 
 
 def _pairwise_tables(
@@ -502,6 +535,8 @@ def _runs_tables(
         Column("regret", "regret", digits=2),
         Column("auc", "AUC", digits=2),
     ]
+    if "cost" in report.runs.columns:
+        run_columns += [Column("distinct", "distinct", kind="int"), Column("cost", "cost (s)", digits=1)]
     if multi:
         run_columns.append(Column("hypervolume", "hypervolume", digits=3))
     written = Table(

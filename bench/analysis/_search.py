@@ -139,6 +139,8 @@ class SearchReport:
     warnings: list[str] = field(default_factory=list)
     test: str = DEFAULT_TEST
     alpha: float = 0.05
+    #: The space's best ground truth per (space, dataset): the "optimal" row of the tables.
+    optima: dict[tuple[str, str], float] = field(default_factory=dict)
 
 
 def _regret_curve(run: pd.DataFrame, truth: SpaceTruth, budget: int) -> tuple[np.ndarray, np.ndarray]:
@@ -281,6 +283,7 @@ def search_report(
     frame["arch"] = _canonical_by_space(frame)
     frame = frame.sort_values([*RUN_KEYS, "number"], kind="stable")
     budgets: dict[tuple[str, str], int] = {}
+    optima: dict[tuple[str, str], float] = {}
     run_rows, curve_rows, front_rows = [], [], []
     for (space, dataset), group in frame.groupby(["space", "dataset"], sort=True):
         if (space, dataset) not in truths:
@@ -296,6 +299,7 @@ def search_report(
             raise ValueError(f"budget {budget} exceeds the evaluations of run(s) {short} (smallest: {b_max})")
         b = budget or b_max
         budgets[(space, dataset)] = b
+        optima[(space, dataset)] = float(truth.optimum)
         hv_true = None
         for key, run in group.groupby(RUN_KEYS, sort=True):
             regrets, picks = _regret_curve(run, truth, b)
@@ -311,6 +315,7 @@ def search_report(
                 chosen_acc=truth.optimum - regrets[-1] if last >= 0 else math.nan,
                 regret=float(regrets[-1]),
                 auc=float(regrets.mean()),
+                **_cost(run.iloc[:b]),
             )
             for c in checkpoints:
                 if c <= b:
@@ -350,9 +355,20 @@ def search_report(
         checkpoints=kept,
         test=test,
         alpha=alpha,
+        optima=optima,
     )
     _add_tests(report, _measures(per_run, kept))
     return report
+
+
+def _cost(run: pd.DataFrame) -> dict[str, float]:
+    """What the run's evaluations would cost without a cache, where the trials say (a ``cost`` column in seconds):
+    each distinct architecture once, as a search pays for a repeat only the first time; and their number."""
+    if "cost" not in run.columns:
+        return {}
+    first = run.drop_duplicates("arch")
+    costs = pd.to_numeric(first["cost"], errors="coerce")
+    return {"cost": float(costs.sum()) if costs.notna().all() else math.nan, "distinct": len(first)}
 
 
 def _add_tests(report: SearchReport, measures: dict[str, bool]) -> None:
@@ -412,6 +428,7 @@ def _canonical_by_space(frame: pd.DataFrame) -> pd.Series:
 
 def _summarise(per_run: pd.DataFrame, checkpoints: Sequence[int]) -> pd.DataFrame:
     measures = ["chosen_acc", "regret", *[f"regret@{c}" for c in checkpoints], "auc"]
+    measures += [m for m in ("cost", "distinct") if m in per_run.columns]  # described, never tested
     if "hypervolume" in per_run.columns:
         measures += ["hypervolume", "hv_ratio"]
     rows = []
