@@ -345,16 +345,41 @@ def write_search_report(
     """Write ``search.*`` (per sampler and proxy), ``search_anytime.*``, ``search_pairwise.*``, ``search_ranks.*``,
     ``search_runs.*``, ``search_tests.csv``, ``anytime_regret.csv`` and the figures (anytime regret, found
     fronts, critical-difference diagrams). ``config`` (settings and input digests) goes into every file's
-    provenance."""
+    provenance; ``cost_note`` says what the cost column is (where the trials have a ``cost``)."""
     out = Path(out)
     provenance = Provenance.capture(config, command=command, commit=commit)
+    keys = (["space"] if report.summary["space"].nunique() > 1 else []) + ["dataset"]
+    multi = "hypervolume_mean" in report.summary.columns and report.summary["hypervolume_mean"].notna().any()
+    written = _summary_tables(report, keys, provenance, out, formats, multi, cost_note)
+    written += _anytime_table(report, keys, provenance, out, formats)
+    written += _pairwise_tables(report, keys, provenance, out, formats)
+    written += _runs_tables(report, provenance, out, formats, multi)
+    if plot:
+        written += _search_figures(report, out / PLOTS_DIR, true_fronts)
+    return written
+
+
+def _method_columns(keys: Sequence[str]) -> list[Column]:
+    return [*[Column(k, k, kind="text") for k in keys], Column("sampler", "sampler", kind="text"),
+            Column("proxy", "proxy", kind="text")]  # fmt: skip
+
+
+def _budgets(report: SearchReport) -> str:
+    return ", ".join(f"{d}: {b}" for (_, d), b in sorted(report.budget.items()))
+
+
+def _notes(report: SearchReport) -> str:
+    return f"{_left_out(report.summary)} {_bold_rule(report)}{_warnings(report)}"
+
+
+def _summary_tables(
+    report: SearchReport, keys: list[str], provenance: Provenance, out: Path, formats: Sequence[str], multi: bool,
+    cost_note: str | None,
+) -> list[Path]:  # fmt: skip
+    """``search.*``: a row per method (and, but in the CSV, an "optimal" row), with the cost where known."""
     summary = report.summary
-    keys = (["space"] if summary["space"].nunique() > 1 else []) + ["dataset"]
-    method = [*[Column(k, k, kind="text") for k in keys], Column("sampler", "sampler", kind="text")]
-    method.append(Column("proxy", "proxy", kind="text"))
-    multi = "hypervolume_mean" in summary.columns and summary["hypervolume_mean"].notna().any()
     columns = [
-        *method,
+        *_method_columns(keys),
         Column("seeds", "seeds", kind="int"),
         Column("chosen_acc_mean", "accuracy", digits=2, spread="chosen_acc_std", emphasis="best_chosen_acc"),
         Column("regret_mean", "regret", digits=2, spread="regret_std", emphasis="best_regret"),
@@ -366,58 +391,52 @@ def write_search_report(
     costed = "cost_mean" in summary.columns and summary["cost_mean"].notna().any()
     if costed:
         columns.append(Column("cost_h_mean", "cost (h)", digits=3, spread="cost_h_std"))
-    budgets = ", ".join(f"{d}: {b}" for (_, d), b in sorted(report.budget.items()))
+        summary = summary.assign(cost_h_mean=summary["cost_mean"] / 3600, cost_h_std=summary["cost_std"] / 3600)
     seeds = ", ".join(f"{r.dataset}: {r.friedman_blocks}" for r in report.design.itertuples())
-    notes = f"{_left_out(summary)} {_bold_rule(report)}{_warnings(report)}"
     caption = (
-        f"Search comparison over seeds (mean ± sample standard deviation), budget {budgets} evaluations. "
+        f"Search comparison over seeds (mean ± sample standard deviation), budget {_budgets(report)} evaluations. "
         "accuracy: ground truth of the architecture with the best proxy score found; regret: the space's "
         "optimum minus that accuracy (accuracy points); AUC: mean anytime regret over the budget; "
         f"avg. rank: mean rank by final regret over the seeds every method has ({seeds}; 1 = best)"
-        + (
-            "; HV ratio: hypervolume of the found front in (accuracy, params) over that of the true front"
-            if multi
-            else ""
-        )
+        + ("; HV ratio: hypervolume of the found front in (accuracy, params) over that of the true front" if multi
+           else "")
         + (f"; cost: {cost_note or COST_NOTE}" if costed else "")
-        + f". optimal: the space's best ground truth.{notes}"
-    )
-    if costed:
-        summary = summary.assign(cost_h_mean=summary["cost_mean"] / 3600, cost_h_std=summary["cost_std"] / 3600)
+        + f". optimal: the space's best ground truth.{_notes(report)}"
+    )  # fmt: skip
     # The "optimal" row is for readers; the CSV keeps a row per method for programs.
     written = Table("search", summary, columns, caption, "tab:search", provenance, groups=keys).write(
         out, [f for f in formats if f == "csv"]
     )
     shown = _with_optimal(summary, report)
-    written += Table("search", shown, columns, caption, "tab:search", provenance, groups=keys).write(
+    return written + Table("search", shown, columns, caption, "tab:search", provenance, groups=keys).write(
         out, [f for f in formats if f != "csv"]
     )
+
+
+def _anytime_table(
+    report: SearchReport, keys: list[str], provenance: Provenance, out: Path, formats: Sequence[str]
+) -> list[Path]:
     anytime = [
-        *method,
+        *_method_columns(keys),
         *[
             Column(f"regret@{c}_mean", f"regret@{c}", digits=2, spread=f"regret@{c}_std", emphasis=f"best_regret@{c}")
             for c in report.checkpoints
         ],
         Column("auc_mean", "AUC", digits=2, spread="auc_std", emphasis="best_auc"),
     ]
-    written += Table(
+    return Table(
         name="search_anytime",
-        frame=summary,
+        frame=report.summary,
         columns=anytime,
         caption=(
             f"Anytime regret over seeds (mean ± sample standard deviation): regret@k is the regret of the "
             f"architecture with the best proxy score among the first k evaluations; AUC: its mean over the "
-            f"budget ({budgets} evaluations).{notes}"
+            f"budget ({_budgets(report)} evaluations).{_notes(report)}"
         ),
         label="tab:search-anytime",
         provenance=provenance,
         groups=keys,
     ).write(out, formats)
-    written += _pairwise_tables(report, keys, provenance, out, formats)
-    written += _runs_tables(report, provenance, out, formats, multi)
-    if plot:
-        written += _search_figures(report, out / PLOTS_DIR, true_fronts)
-    return written
 
 
 #: What the search table's cost is, unless the caller says more precisely.

@@ -38,6 +38,7 @@ Definitions (all in accuracy points of the chosen ground truth; the search never
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -94,7 +95,9 @@ class SpaceTruth:
             [(acc - self.worst) / (self.optimum - self.worst), (p_max - params) / max(p_max - p_min, 1.0)]
         )
 
-    def true_front_hypervolume(self) -> float:
+    @functools.cached_property
+    def front_hypervolume(self) -> float:
+        """The hypervolume of the space's own Pareto front (computed once)."""
         points = self.normalised(self.accuracy.index)
         return hypervolume_2d(points[pareto_mask(points)], (0.0, 0.0))
 
@@ -300,45 +303,12 @@ def search_report(
         b = budget or b_max
         budgets[(space, dataset)] = b
         optima[(space, dataset)] = float(truth.optimum)
-        hv_true = None
         for key, run in group.groupby(RUN_KEYS, sort=True):
-            regrets, picks = _regret_curve(run, truth, b)
-            last = picks[-1]
-            row = dict(zip(RUN_KEYS, key))
-            row.update(
-                study=str(run["study"].iat[0]) if "study" in run.columns else "",
-                evaluations=len(run),
-                budget=b,
-                **_counts(run, b),
-                chosen_arch=run["arch"].iat[last] if last >= 0 else "",
-                chosen_score=float(run["score"].iat[last]) if last >= 0 else math.nan,
-                chosen_acc=truth.optimum - regrets[-1] if last >= 0 else math.nan,
-                regret=float(regrets[-1]),
-                auc=float(regrets.mean()),
-                **_cost(run.iloc[:b]),
-            )
-            for c in checkpoints:
-                if c <= b:
-                    row[f"regret@{c}"] = float(regrets[c - 1])
-            multi = "value_1" in run.columns and run.loc[run["state"] == "COMPLETE", "value_1"].notna().any()
-            if multi:
-                front = _found_front(run.iloc[:b], directions)
-                points = truth.normalised(front["arch"])
-                hv_true = truth.true_front_hypervolume() if hv_true is None else hv_true
-                row["hypervolume"] = hypervolume_2d(points, (0.0, 0.0))
-                row["hv_ratio"] = row["hypervolume"] / hv_true
-                for arch in front["arch"]:
-                    front_rows.append(
-                        {
-                            **dict(zip(RUN_KEYS, key)),
-                            "arch": arch,
-                            "accuracy": float(truth.accuracy[arch]),
-                            "params": float(truth.params[arch]),
-                        }
-                    )
+            row, regrets, front = _run_row(run, dict(zip(RUN_KEYS, key)), truth, b, checkpoints, directions)
             run_rows.append(row)
-            for i, r in enumerate(regrets, start=1):
-                curve_rows.append({**dict(zip(RUN_KEYS, key)), "evaluations": i, "regret": float(r)})
+            front_rows += front
+            curve_rows += [{**dict(zip(RUN_KEYS, key)), "evaluations": i, "regret": float(r)}
+                           for i, r in enumerate(regrets, start=1)]  # fmt: skip
     per_run = pd.DataFrame(run_rows)
     per_run["rank"] = per_run.groupby(["space", "dataset", "seed"])["regret"].rank(method="average")
     kept = [c for c in checkpoints if f"regret@{c}" in per_run.columns]
@@ -359,6 +329,40 @@ def search_report(
     )
     _add_tests(report, _measures(per_run, kept))
     return report
+
+
+def _run_row(
+    run: pd.DataFrame, keys: dict[str, object], truth: SpaceTruth, b: int, checkpoints: Sequence[int],
+    directions: Sequence[str],
+) -> tuple[dict[str, object], np.ndarray, list[dict[str, object]]]:  # fmt: skip
+    """One run's row of the runs table (its pick, regret, AUC, cost, hypervolume), its anytime regret and the
+    front it found (multi-objective runs)."""
+    regrets, picks = _regret_curve(run, truth, b)
+    last = picks[-1]
+    row = dict(keys)
+    row.update(
+        study=str(run["study"].iat[0]) if "study" in run.columns else "",
+        evaluations=len(run),
+        budget=b,
+        **_counts(run, b),
+        chosen_arch=run["arch"].iat[last] if last >= 0 else "",
+        chosen_score=float(run["score"].iat[last]) if last >= 0 else math.nan,
+        chosen_acc=truth.optimum - regrets[-1] if last >= 0 else math.nan,
+        regret=float(regrets[-1]),
+        auc=float(regrets.mean()),
+        **_cost(run.iloc[:b]),
+    )
+    for c in checkpoints:
+        if c <= b:
+            row[f"regret@{c}"] = float(regrets[c - 1])
+    fronts: list[dict[str, object]] = []
+    if "value_1" in run.columns and run.loc[run["state"] == "COMPLETE", "value_1"].notna().any():
+        front = _found_front(run.iloc[:b], directions)
+        row["hypervolume"] = hypervolume_2d(truth.normalised(front["arch"]), (0.0, 0.0))
+        row["hv_ratio"] = row["hypervolume"] / truth.front_hypervolume
+        fronts = [{**keys, "arch": arch, "accuracy": float(truth.accuracy[arch]), "params": float(truth.params[arch])}
+                  for arch in front["arch"]]  # fmt: skip
+    return row, regrets, fronts
 
 
 def _cost(run: pd.DataFrame) -> dict[str, float]:
