@@ -48,14 +48,19 @@ def list_proxies(pattern: str = "*") -> list[str]:
     return PROXIES.names(pattern)
 
 
-def parse_proxy_list(text: str | list[str]) -> list[str]:
-    """Comma-separated names (wildcards allowed, e.g. ``diswot*``) to registered names, in order, unique."""
+def parse_proxy_list(text: str | list[str], input_kind: str | None = None) -> list[str]:
+    """Comma-separated names (wildcards allowed, e.g. ``diswot*``) to registered names, in order, unique.
+
+    With ``input_kind`` (a space's: ``image`` or ``tokens``), a wildcard matches only the proxies that score
+    networks of such inputs; a name given in full is kept, for the scorer to refuse by name."""
     items = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
     names: list[str] = []
     for item in (i.strip() for i in items):
         if not item:
             continue
         matched = PROXIES.names(item) if any(c in item for c in "*?[") else [PROXIES.check(item)]
+        if input_kind is not None and any(c in item for c in "*?["):
+            matched = [n for n in matched if input_kind in PROXIES.factory(n).proxy_class.input_kinds]
         if not matched:
             raise ValueError(f"proxy pattern {item!r} matches nothing. Valid choices: {', '.join(PROXIES.names())}")
         names.extend(n for n in matched if n not in names)

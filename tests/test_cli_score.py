@@ -36,6 +36,19 @@ def test_proxies_lists_the_registry():
     assert bad.exit_code == 2 and "matches" in bad.stderr
 
 
+def test_a_wildcard_matches_the_proxies_of_the_spaces_inputs_and_a_full_name_is_refused_by_name(tmp_path):
+    from proxies import parse_proxy_list
+
+    text_only = {"lm_attention", "lm_grad_norm", "lm_sample_relation", "lm_snip", "minilm_init", "nonembed_params",
+                 "superlm"}  # fmt: skip
+    image = parse_proxy_list("*", "image")
+    assert not text_only & set(image) and {"synflow", "diswot", "kd"} <= set(image)
+    assert text_only <= set(parse_proxy_list("*", "tokens")) and "synflow" in parse_proxy_list("*", "tokens")
+    assert parse_proxy_list("nonembed_params", "image") == ["nonembed_params"]
+    result = invoke("score", "--proxy", "nonembed_params", "--arch", "1", "--out", tmp_path / "s.csv")
+    assert result.exit_code == 2 and "'nonembed_params' scores networks of tokens inputs" in result.output
+
+
 def test_uniform_sample_is_seeded_and_distinct(nb201):
     a, b, c = uniform_sample(nb201, 50, 0), uniform_sample(nb201, 50, 0), uniform_sample(nb201, 50, 1)
     assert a == b != c

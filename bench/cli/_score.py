@@ -187,7 +187,7 @@ def score_command(
     """Score architectures with proxies: one row per (architecture, proxy) with its time and status."""
     sp = get_space(space)
     dataset = dataset or next(iter(sp.num_classes))
-    names = parse_proxy_list(proxy)
+    names = parse_proxy_list(proxy, getattr(sp, "input_kind", "image"))
     INITS.check(init)
     device = resolve_device(device)
     _check_output(out)

@@ -390,7 +390,8 @@ def sweep_command(
     )  # fmt: skip
     out_dir = out or Path("results") / f"sweep-{space}-{dataset}"
     check_writable_dir(out_dir, "sweep folder")
-    cells = grid(base, parse_samplers(samplers), parse_proxy_list(proxies), parse_seeds(seeds), out_dir)
+    kind = getattr(get_space(space), "input_kind", "image")
+    cells = grid(base, parse_samplers(samplers), parse_proxy_list(proxies, kind), parse_seeds(seeds), out_dir)
     console.print(f"sweep of {len(cells)} studies into {out_dir} ({jobs} at a time)")
     start = time.perf_counter()
     with Progress(
