@@ -51,3 +51,35 @@ def test_transient_failures_are_not_kept_deterministic_ones_are(tmp_path: Path) 
     cache.register_config("k", {"space": "nb201"})
     cache.register_config("k", {"space": "nb201"})
     assert cache.configs() == {"k": {"space": "nb201"}}
+
+
+def test_workers_on_one_list_share_it_rather_than_queue_behind_a_claim(tmp_path: Path, nb201) -> None:
+    """A pair another (live) worker is computing is passed over and waited for at the end: the rest of the list
+    is scored meanwhile, and the other worker's result is the one returned."""
+    import threading
+    import time
+
+    from bench.scoring import Scorer
+
+    url = f"sqlite:///{tmp_path / 'scores.db'}"
+    other, mine = ScoreCache(url), ScoreCache(url)
+    scorer = Scorer(ScoringConfig(batch_size=4), ["params"], cache=mine)
+    archs = [nb201.arch_at(i) for i in range(3)]
+    held = nb201.to_str(archs[0])
+    assert other.claim(scorer.config_key, held, "params", 0)  # another worker is on the first cell
+    result: list = []
+    worker = threading.Thread(target=lambda: result.extend(scorer.score_many(archs)), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 30
+    rest = [nb201.to_str(a) for a in archs[1:]]
+    while len(other.get_many(scorer.config_key, rest, ["params"])) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(other.get_many(scorer.config_key, rest, ["params"])) == 2, "the list waited behind the claimed cell"
+    assert worker.is_alive()  # still waiting for the other worker's cell
+    theirs = ScoreRecord(arch=held, proxy="params", score=-1.0, seconds=0.0, status=OK, error="", index=0,
+                         config=scorer.config_key)  # fmt: skip
+    other.put(theirs)
+    worker.join(30)
+    assert not worker.is_alive()
+    assert [r.arch for r in result] == [nb201.to_str(a) for a in archs]  # in the list's order
+    assert result[0].score == -1.0  # the other worker's result, not computed twice

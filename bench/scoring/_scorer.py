@@ -263,18 +263,27 @@ class Scorer:
         assert self.cache is not None
         arch_str = self.space.to_str(arch)
         while True:
-            if (hit := self.cache.get(self.config_key, arch_str, proxy_name)) is not None:
-                return hit
-            if self.cache.claim(self.config_key, arch_str, proxy_name, self._index(arch)):
-                try:
-                    record = self.compute(arch, proxy_name)
-                except BaseException:
-                    self.cache.release(self.config_key, arch_str, proxy_name)
-                    raise
-                self.cache.put(record)
+            if (record := self._try_through_cache(arch, proxy_name)) is not None:
                 return record
             if (done := self.cache.wait(self.config_key, arch_str, proxy_name)) is not None:
                 return done
+
+    def _try_through_cache(self, arch: Any, proxy_name: str) -> ScoreRecord | None:
+        """The pair's record from the cache, or computed by this worker once it claims it; None while another
+        worker holds the claim."""
+        assert self.cache is not None
+        arch_str = self.space.to_str(arch)
+        if (hit := self.cache.get(self.config_key, arch_str, proxy_name)) is not None:
+            return hit
+        if not self.cache.claim(self.config_key, arch_str, proxy_name, self._index(arch)):
+            return None
+        try:
+            record = self.compute(arch, proxy_name)
+        except BaseException:
+            self.cache.release(self.config_key, arch_str, proxy_name)
+            raise
+        self.cache.put(record)
+        return record
 
     def score(self, arch: Any, proxies: Iterable[str] | None = None) -> dict[str, ScoreRecord]:
         """Scores of one architecture, looked up in the cache where they are, computed otherwise."""
@@ -293,22 +302,31 @@ class Scorer:
         """Scores of many architectures; cached ones are fetched in bulk, the rest computed in order.
 
         The feature-only proxies of one architecture share its student and forward pass (:meth:`compute_shared`).
+        A pair another worker is computing is passed over and waited for at the end, so workers that go through
+        the same list share it rather than queue behind one another.
         """
         names = list(proxies) if proxies is not None else list(self.proxies)
         strings = [self.space.to_str(a) for a in archs]
         known = self.cache.get_many(self.config_key, strings, names) if self.cache else {}
-        records = []
+        records: list[ScoreRecord | None] = []
+        deferred: list[tuple[int, Any, str]] = []
         for arch, arch_str in zip(archs, strings):
             missing = [n for n in names if (arch_str, n) not in known and self.proxies[n].feature_only]
             fresh = {r.proxy: r for r in self._shared_through_cache(arch, missing)} if len(missing) > 1 else {}
             for name in names:
                 record = known.get((arch_str, name)) or fresh.get(name)
                 if record is None:
-                    record = self._score_through_cache(arch, name) if self.cache else self.compute(arch, name)
-                records.append(record)
-                if on_record is not None:
+                    record = self._try_through_cache(arch, name) if self.cache else self.compute(arch, name)
+                if record is None:
+                    deferred.append((len(records), arch, name))
+                elif on_record is not None:
                     on_record(record)
-        return records
+                records.append(record)
+        for position, arch, name in deferred:
+            records[position] = record = self._score_through_cache(arch, name)
+            if on_record is not None:
+                on_record(record)
+        return records  # type: ignore[return-value]  # every deferred pair is filled in above
 
     def score_blocks(
         self,
