@@ -451,6 +451,18 @@ def _optuna_trial_failure_logged() -> bool:
     return any("Trial 0 failed" in r.getMessage() for r in records)
 
 
+def _optuna_trial_success_logged() -> bool:
+    """In a worker process: whether Optuna's "Trial 0 finished" line of a successful trial got through."""
+    import optuna
+
+    records: list[logging.LogRecord] = []
+    seen = logging.Handler(logging.DEBUG)
+    seen.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("optuna").addHandler(seen)
+    optuna.create_study().optimize(lambda t: t.suggest_int("x", 0, 3), n_trials=1)
+    return any("Trial 0 finished" in r.getMessage() for r in records)
+
+
 @pytest.mark.parametrize("debug", [False, True])
 def test_sweep_worker_processes_filter_trial_tracebacks_as_the_command_does(debug):
     import functools
@@ -460,7 +472,9 @@ def test_sweep_worker_processes_filter_trial_tracebacks_as_the_command_does(debu
     from bench.cli._errors import worker_setup
 
     context = multiprocessing.get_context("spawn")  # as run_sweep starts its workers
-    with ProcessPoolExecutor(1, mp_context=context, initializer=functools.partial(worker_setup, debug)) as pool:
+    setup = functools.partial(worker_setup, debug, logging.WARNING)
+    with ProcessPoolExecutor(1, mp_context=context, initializer=setup) as pool:
         assert pool.submit(_optuna_trial_failure_logged).result() is debug
+        assert pool.submit(_optuna_trial_success_logged).result() is False  # the command's quiet Optuna
     with ProcessPoolExecutor(1, mp_context=context) as pool:
         assert pool.submit(_optuna_trial_failure_logged).result() is True  # what a worker did without it

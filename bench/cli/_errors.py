@@ -133,7 +133,16 @@ def quiet_trial_tracebacks() -> None:
                 handler.addFilter(_FILTER)
 
 
-def worker_setup(debug: bool) -> None:
-    """What a command's worker processes (``sweep --jobs N``) inherit from it: ``--debug`` and the filter."""
+def worker_setup(debug: bool, optuna_level: int | None = None) -> None:
+    """What a command's worker processes (``sweep --jobs N``) inherit from it: ``--debug``, the filter and
+    Optuna's log level (``optuna_level``, e.g. ``logging.WARNING``: no line per trial)."""
     set_debug(debug)
     quiet_trial_tracebacks()
+    if optuna_level is not None:
+        import warnings
+
+        import optuna
+
+        optuna.logging.set_verbosity(optuna_level)
+        logging.getLogger("optuna").setLevel(optuna_level)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

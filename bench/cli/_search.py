@@ -401,7 +401,7 @@ def sweep_command(
         _, summary = run_sweep(
             cells, out=out_dir, storage=storage, jobs=jobs, device=device,
             data_root=str(data_root) if data_root else None, on_cell=lambda _: bar.advance(task),
-            initializer=functools.partial(worker_setup, debug_enabled()),
+            initializer=functools.partial(worker_setup, debug_enabled(), optuna.logging.get_verbosity()),
         )  # fmt: skip
     table = aggregate(summary)
     shown = Table(*table.columns, title="Architecture picked by the proxy: ground truth over seeds")
