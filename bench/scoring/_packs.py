@@ -43,6 +43,8 @@ MANIFEST_FILE = "pack.json"
 SETTINGS = ("space", "dataset", "images", "batch_size", "seed", "teacher", "teacher_weights", "init", "device",
             "precision")  # fmt: skip
 COLUMNS = (*SETTINGS, "proxy", "version", "index", "arch", "score", "status", "error", "seconds", "config")
+#: Text columns that are empty in most rows.
+SPARSE_TEXT = ("images", "teacher", "teacher_weights", "error")
 
 
 class PackError(ValueError):
@@ -152,7 +154,8 @@ def read_pack(path: Path) -> tuple[dict, pd.DataFrame]:
     data = scores_path.read_bytes()
     if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
         raise PackError(f"{scores_path} does not match the digest in {MANIFEST_FILE}: the file is damaged or edited")
-    frame = pd.read_csv(io.BytesIO(gzip.decompress(data)), keep_default_na=False, na_values=[""])
+    text = dict.fromkeys(SPARSE_TEXT, "str")  # mostly empty: read as text, never guessed chunk by chunk
+    frame = pd.read_csv(io.BytesIO(gzip.decompress(data)), keep_default_na=False, na_values=[""], dtype=text)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise PackError(f"{scores_path} lacks the columns {', '.join(missing)}")
