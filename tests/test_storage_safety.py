@@ -121,6 +121,32 @@ def test_a_writer_killed_holding_the_journal_lock_holds_no_one_up(tmp_path: Path
         holder.wait()
     reloaded = optuna.load_study(study_name="s", storage=open_storage(str(journal)).storage)
     assert reloaded.user_attrs == {"after": 1}
+    assert not (tmp_path / "journal.log.flock").exists()  # the killed holder's file was taken and removed
+
+
+def test_writers_in_many_threads_and_processes_append_whole_records(tmp_path: Path) -> None:
+    """The lock file comes and goes with each writer; no two writers ever hold it at once."""
+    journal = tmp_path / "journal.log"
+    optuna.create_study(storage=open_storage(str(journal)).storage, study_name="s")
+    script = (
+        "import sys, optuna\nfrom bench.search import open_storage\n"
+        "s = optuna.load_study(study_name='s', storage=open_storage(sys.argv[1]).storage)\n"
+        "[s.set_user_attr(f'{sys.argv[2]}-{i}', i) for i in range(15)]\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    others = [subprocess.Popen([sys.executable, "-c", script, str(journal), f"p{k}"], env=env) for k in range(2)]
+    study = optuna.load_study(study_name="s", storage=open_storage(str(journal)).storage)
+    threads = [threading.Thread(target=lambda k=k: [study.set_user_attr(f"t{k}-{i}", i) for i in range(15)])
+               for k in range(3)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(other.wait(120) == 0 for other in others)
+    reloaded = optuna.load_study(study_name="s", storage=open_storage(str(journal)).storage)
+    assert len(reloaded.user_attrs) == 5 * 15
+    assert all(line.endswith(b"}") for line in journal.read_bytes().splitlines())
+    assert not (tmp_path / "journal.log.flock").exists()
 
 
 # --- liveness ---------------------------------------------------------------------------------------------

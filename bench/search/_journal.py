@@ -7,8 +7,9 @@ record is set aside first: its bytes are appended to ``<journal>.partial`` and t
 last whole record, said in one warning. A study so loses at most the record being written; the trial it
 belonged to, left running by a worker that is gone, is failed and retried like any other.
 
-The journal's lock is an ``flock`` on ``<journal>.flock`` (:class:`FlockJournalLock`): the kernel releases it
-when its holder dies, so a worker killed while appending holds no one up. (Optuna's own file locks are files
+The journal's lock is an ``flock`` on ``<journal>.flock`` (:class:`FlockJournalLock`), a file that exists only
+while a writer holds it: the kernel releases the lock when its holder dies, so a worker killed while appending
+holds no one up. (Optuna's own file locks are files
 that a dead holder leaves behind; the others wait out a 30 s grace period before taking them over.)
 """
 
@@ -31,8 +32,12 @@ _CHUNK = 1 << 16
 
 class FlockJournalLock(BaseJournalFileLock):
     """Exclusive among the processes and threads of one machine (and of NFS clients whose server supports
-    locks), released by the kernel when the holding process dies. The lock file is kept: removing it could let
-    two writers hold locks on two files of one name."""
+    locks), released by the kernel when the holding process dies.
+
+    The holder removes the lock file as it releases it, so none is left beside the study. A writer that locked
+    a file which has meanwhile been removed (or replaced) tries again, so two writers never hold locks on two
+    files of one name; a file left by a killed holder is taken and removed by the next writer.
+    """
 
     SUFFIX = ".flock"
 
@@ -41,21 +46,34 @@ class FlockJournalLock(BaseJournalFileLock):
         self._held = threading.local()  # each thread its own descriptor: flock excludes them from each other
 
     def acquire(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._held.fd = fd
-        return True
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                mine = os.fstat(fd)
+                try:
+                    current = os.stat(self.path)
+                except FileNotFoundError:
+                    current = None
+            except BaseException:
+                os.close(fd)
+                raise
+            if current is not None and (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
+                self._held.fd = fd
+                return True
+            os.close(fd)  # the file was removed by its last holder after we opened it: lock the new one
 
     def release(self) -> None:
         fd = getattr(self._held, "fd", None)
         if fd is None:
             raise RuntimeError(f"journal lock {self.path} is not held by this thread")
         self._held.fd = None
-        os.close(fd)  # closing the descriptor releases the lock
+        try:
+            os.unlink(self.path)  # while still holding it: a waiter on this file will see it gone and retry
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
 
 class SafeJournalFileBackend(JournalFileBackend):
