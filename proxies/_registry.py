@@ -58,8 +58,9 @@ def parse_proxy_list(text: str | list[str], input_kind: str | None = None) -> li
     for item in (i.strip() for i in items):
         if not item:
             continue
-        matched = PROXIES.names(item) if any(c in item for c in "*?[") else [PROXIES.check(item)]
-        if input_kind is not None and any(c in item for c in "*?["):
+        wildcard = any(c in item for c in "*?[")
+        matched = PROXIES.names(item) if wildcard else [PROXIES.check(item)]
+        if input_kind is not None and wildcard:
             matched = [n for n in matched if input_kind in PROXIES.factory(n).proxy_class.input_kinds]
         if not matched:
             raise ValueError(f"proxy pattern {item!r} matches nothing. Valid choices: {', '.join(PROXIES.names())}")

@@ -472,7 +472,7 @@ def test_sweep_worker_processes_filter_trial_tracebacks_as_the_command_does(debu
     from bench.cli._errors import worker_setup
 
     context = multiprocessing.get_context("spawn")  # as run_sweep starts its workers
-    setup = functools.partial(worker_setup, debug, logging.WARNING)
+    setup = functools.partial(worker_setup, debug)
     with ProcessPoolExecutor(1, mp_context=context, initializer=setup) as pool:
         assert pool.submit(_optuna_trial_failure_logged).result() is debug
         assert pool.submit(_optuna_trial_success_logged).result() is False  # the command's quiet Optuna

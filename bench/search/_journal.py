@@ -9,8 +9,8 @@ belonged to, left running by a worker that is gone, is failed and retried like a
 
 The journal's lock is an ``flock`` on ``<journal>.flock`` (:class:`FlockJournalLock`), a file that exists only
 while a writer holds it: the kernel releases the lock when its holder dies, so a worker killed while appending
-holds no one up. (Optuna's own file locks are files
-that a dead holder leaves behind; the others wait out a 30 s grace period before taking them over.)
+holds no one up. (Optuna's own file locks are files that a dead holder leaves behind; the others wait out a
+30 s grace period before taking them over.)
 """
 
 from __future__ import annotations
